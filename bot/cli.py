@@ -1,0 +1,220 @@
+"""The ``chatops`` command line. The one place that knows every surface: each is imported
+only when it is used or configured, so start-up stays fast."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import sys
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from bot.config import ConfigError, load_config
+from bot.settings import Settings
+from playbooks.errors import ChatOpsError
+
+if TYPE_CHECKING:
+    from bot.runtime import Dependencies
+    from playbooks.actions.registry import ActionRegistry
+    from playbooks.catalog import Catalog
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Runbooks as safe, one-click, audited actions in chat.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+playbooks_app = typer.Typer(help="The playbook catalog.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(playbooks_app, name="playbooks")
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        _fail(f"environment variable {first['loc'][0]}: {first['msg']}")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def _logging(level: str, *, json: bool) -> None:
+    from bot.logs import configure_logging
+    from playbooks.secrets import Redactor
+
+    configure_logging(level=level, json=json, redact=Redactor.from_environ())
+
+
+@app.command()
+def shell(
+    user: Annotated[str | None, typer.Option(help="act as this user (default: $USER)")] = None,
+    channel: Annotated[str, typer.Option(help="the channel commands are typed in")] = "incidents",
+) -> None:
+    """The console surface on the same engine and store: type commands, press buttons."""
+    _logging(os.environ.get("CHATOPS_LOG_LEVEL", "WARNING"), json=False)
+    asyncio.run(_shell(user or os.environ.get("USER") or "operator", channel))
+
+
+async def _shell(user: str, channel: str) -> None:
+    from bot.service import ChatOpsService
+    from handlers.shell.chat import ShellChat
+    from handlers.shell.console import run_console
+    from handlers.shell.session import ShellSession
+
+    deps = await _open(_settings())
+    service = ChatOpsService(deps)
+    chat = ShellChat(lambda line: print(line, flush=True))
+    service.attach(chat)
+    await service.start()
+    try:
+        await run_console(ShellSession(service, chat, user=user, channel=channel))
+    finally:
+        await service.shutdown()
+        await deps.close()
+
+
+@app.command()
+def run() -> None:
+    """Serve every configured surface, the HTTP endpoints and the engine until SIGTERM/SIGINT."""
+    _logging(os.environ.get("CHATOPS_LOG_LEVEL", "INFO"), json=True)
+    asyncio.run(_serve(_settings()))
+
+
+async def _serve(settings: Settings) -> None:
+    from bot.serve import serve
+
+    deps = await _open(settings)
+    try:
+        await serve(settings, deps)
+    except ChatOpsError as exc:
+        _fail(exc.reason)
+    finally:
+        await deps.close()
+
+
+async def _open(settings: Settings) -> Dependencies:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.runtime import open_dependencies
+
+    try:
+        return await open_dependencies(settings)
+    except ChatOpsError as exc:
+        _fail(exc.reason)
+    except (SQLAlchemyError, OSError) as exc:
+        url = settings.database_url.split("@")[-1]
+        _fail(f"cannot open the database ({url}): {exc.__class__.__name__}: {exc}".split("\n")[0])
+
+
+@app.command()
+def check() -> None:
+    """Validate the config and every playbook; exit 1 with file:line: field on any problem."""
+    from playbooks.catalog import Catalog
+
+    settings = _settings()
+    path = settings.resolved_config_path()
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _fail(exc.reason)
+    found = Catalog.scan([*config.playbook_dirs, *settings.extra_playbook_dirs()], _registry())
+    for problem in found.problems:
+        typer.secho(f"error: {problem.reason}", err=True, fg=typer.colors.RED)
+    if found.problems:
+        raise typer.Exit(1)
+    typer.echo(f"ok: config {path or '(built-in defaults)'}, {len(found.playbooks)} playbooks")
+
+
+@playbooks_app.command("list")
+def playbooks_list() -> None:
+    """Every playbook in the catalog."""
+    for playbook in _catalog():
+        approval = " · approval" if playbook.approval else ""
+        typer.echo(
+            f"{playbook.name:<28} {playbook.risk.value:<6}{approval:<11} {playbook.display_title}"
+        )
+
+
+@app.command()
+def plan(
+    name: str, params: Annotated[list[str] | None, typer.Argument(help="key=value ...")] = None
+) -> None:
+    """The dry-run plan of a playbook with the given params; nothing is executed."""
+    from bot.commands import StartRun
+    from bot.replies import format_plan
+    from handlers.grammar import GrammarError, parse_command
+    from playbooks.plan import build_plan
+
+    catalog = _catalog()
+    try:
+        command = parse_command("playbook", shlex.join([name, *(params or [])]))
+        if not isinstance(command, StartRun):
+            _fail(f"`{name}` is a command word, not a playbook")
+        playbook = catalog.get(name)
+        result = build_plan(
+            playbook,
+            command.params,
+            _registry(),
+            {p.name: p for p in catalog},
+            dict(os.environ),
+        )
+    except (GrammarError, ChatOpsError) as exc:
+        _fail(exc.reason)
+    typer.echo(format_plan(result).replace("*", ""))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (also done at start-up)."""
+    from bot.db.engine import create_engine
+    from bot.db.migrate import current_revision, upgrade
+
+    settings = _settings()
+
+    async def go() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    revision = asyncio.run(go())
+    typer.echo(f"database at revision {revision}")
+
+
+def _registry() -> ActionRegistry:
+    from playbooks.actions.registry import ActionRegistry
+
+    return ActionRegistry.default()
+
+
+def _catalog() -> Catalog:
+    from playbooks.catalog import Catalog
+
+    settings = _settings()
+    try:
+        config = load_config(settings.resolved_config_path())
+        return Catalog.load([*config.playbook_dirs, *settings.extra_playbook_dirs()], _registry())
+    except ChatOpsError as exc:
+        _fail(exc.reason)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The neutral commands of the chat grammar (parsed by handlers.grammar, run by the service)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "CancelRun",
+    "Command",
+    "Help",
+    "History",
+    "ListPlaybooks",
+    "RunStatusQuery",
+    "ScheduleCommand",
+    "StartRun",
+]
+
+
+@dataclass(frozen=True)
+class ListPlaybooks:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    playbook: str | None = None
+
+
+@dataclass(frozen=True)
+class StartRun:
+    playbook: str
+    params: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class RunStatusQuery:
+    run_id: int
+
+
+@dataclass(frozen=True)
+class History:
+    playbook: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelRun:
+    run_id: int
+
+
+@dataclass(frozen=True)
+class ScheduleCommand:
+    verb: str  # list | run | pause | resume
+    schedule_id: str | None = None
+
+
+Command = ListPlaybooks | Help | StartRun | RunStatusQuery | History | CancelRun | ScheduleCommand

@@ -1,0 +1,131 @@
+"""The YAML config file: roles, channels, playbook folders, connections and engine limits.
+
+Secrets never live here: a key that looks like one is refused, and connections name the
+environment variable that holds their URL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from playbooks.durations import Duration
+from playbooks.errors import ChatOpsError, PlaybookFileError
+from playbooks.secrets import is_secret_name
+from playbooks.yamlsource import dotted_field, load_yaml, validation_problems
+
+__all__ = ["ChannelIds", "Config", "ConfigError", "Connection", "RoleMembers", "load_config"]
+
+
+class ConfigError(ChatOpsError):
+    """The config file is wrong; ``reason`` names the file, line and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RoleMembers(_Strict):
+    """Who holds a role, per surface."""
+
+    slack: list[str] = Field(
+        default_factory=list, description="user IDs (U…) or user-group IDs (S…)"
+    )
+    telegram: list[int] = Field(default_factory=list, description="Telegram user IDs")
+    shell: list[str] = Field(default_factory=list, description="console user names")
+
+
+class ChannelIds(_Strict):
+    """One logical channel, per surface."""
+
+    slack: str | None = None
+    telegram: int | None = None
+    shell: str | None = None
+
+
+class Connection(_Strict):
+    """A database that ``sql`` steps may query; its URL comes from an environment variable."""
+
+    url_env: str
+
+
+class EngineConfig(_Strict):
+    max_output_chars: int = Field(default=4000, ge=200, le=100_000)
+    heartbeat_every: Duration = 10.0
+    # How soon a run executing here stops after another replica cancelled it.
+    cancel_check_every: Duration = 1.0
+    stale_after: Duration = 60.0
+    default_step_timeout: Duration = 15 * 60.0
+    # How often a step waiting at an approval gate re-reads decisions made on other replicas.
+    approval_poll_every: Duration = 2.0
+
+
+class Config(_Strict):
+    roles: dict[str, RoleMembers] = Field(default_factory=dict)
+    channels: dict[str, ChannelIds] = Field(default_factory=dict)
+    playbook_dirs: list[Path] = Field(default_factory=list)
+    connections: dict[str, Connection] = Field(default_factory=dict)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    source: str = Field(default="built-in defaults", exclude=True)
+
+    def connection_url(self, name: str, environ: Mapping[str, str] | None = None) -> str:
+        """The URL of connection ``name``; ConfigError naming what is missing."""
+        env = os.environ if environ is None else environ
+        connection = self.connections.get(name)
+        if connection is None:
+            known = ", ".join(self.connections) or "none configured"
+            raise ConfigError(f"no connection named `{name}` in {self.source} (known: {known})")
+        url = env.get(connection.url_env)
+        if not url:
+            raise ConfigError(
+                f"connection `{name}` reads its URL from {connection.url_env}, which is not set"
+            )
+        return url
+
+
+def load_config(path: Path | None) -> Config:
+    """The config in ``path``, or the built-in defaults when ``path`` is None."""
+    if path is None:
+        return Config()
+    try:
+        located = load_yaml(path)
+    except PlaybookFileError as exc:
+        raise ConfigError(exc.reason) from exc
+    data: Any = located.data if located.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the config file is a mapping")
+    secret = _find_secret_key(data, ())
+    if secret is not None:
+        raise ConfigError(
+            f"{path}:{located.line_of(secret)}: {dotted_field(secret)}: secrets are read from"
+            " the environment, never from the config file"
+        )
+    try:
+        config = Config.model_validate({**data, "source": str(path)})
+    except ValidationError as exc:
+        first = validation_problems(located, exc)[0]
+        raise ConfigError(first.reason) from exc
+    base = path.parent
+    return config.model_copy(
+        update={"playbook_dirs": [p if p.is_absolute() else base / p for p in config.playbook_dirs]}
+    )
+
+
+def _find_secret_key(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and is_secret_name(key) and not isinstance(item, dict):
+                return (*loc, key)
+            found = _find_secret_key(item, (*loc, key))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _find_secret_key(item, (*loc, index))
+            if found:
+                return found
+    return None

@@ -1,0 +1,53 @@
+"""Async engines: SQLite (WAL, one writer connection) by default, PostgreSQL via psycopg."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import StaticPool
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+__all__ = ["create_engine", "is_sqlite", "session_factory"]
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """An engine tuned for the backend.
+
+    SQLite allows one writer at a time; a single shared connection serialises our writes in
+    process instead of failing them with "database is locked", and WAL lets other processes
+    (``chatops shell`` beside ``chatops run``) read meanwhile.
+    """
+    if is_sqlite(url):
+        memory = make_url(url).database in (None, "", ":memory:")
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            poolclass=StaticPool if memory else None,
+            **({} if memory else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 120}),
+            connect_args={"timeout": 30},
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=30
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)

@@ -1,0 +1,61 @@
+"""The Core tables and shared statements behind the store's hot paths.
+
+Statements here are built once and shared by every caller: compiled once, and a group commit
+(bot.db.batching) runs all the uses of one write as a single executemany. Reads go through
+Core too: the ORM's identity map buys nothing for records copied into frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import Any, cast
+
+from sqlalchemy import Executable, bindparam, insert, update
+from sqlalchemy import select as sa_select
+
+from bot.db.tables import ApprovalRow, AuditEventRow, RunRow, StepResultRow, metadata
+
+__all__ = [
+    "APPROVALS",
+    "AUDIT",
+    "AUDIT_INSERT",
+    "GET_RUN",
+    "RUNS",
+    "SET_CARD",
+    "STEPS",
+    "STEPS_OF",
+    "step_upsert",
+]
+
+RUNS = metadata.tables[RunRow.__tablename__]
+STEPS = metadata.tables[StepResultRow.__tablename__]
+AUDIT = metadata.tables[AuditEventRow.__tablename__]
+APPROVALS = metadata.tables[ApprovalRow.__tablename__]
+
+GET_RUN = sa_select(RUNS).where(RUNS.c.id == bindparam("id"))
+STEPS_OF = (
+    sa_select(STEPS)
+    .where(STEPS.c.run_id == bindparam("run"))
+    .order_by(STEPS.c.phase.asc(), STEPS.c.position)  # "main" sorts before "rollback"
+)
+AUDIT_INSERT = insert(AUDIT)
+SET_CARD = update(RUNS).where(RUNS.c.id == bindparam("run")).values(card_ref=bindparam("card_ref"))
+
+
+@functools.lru_cache(maxsize=16)
+def step_upsert(dialect: str, updated: tuple[str, ...]) -> Executable:
+    """INSERT … ON CONFLICT (run, phase, step) DO UPDATE of the ``updated`` columns.
+
+    Built once per shape: constructing ``excluded`` costs more than running the statement.
+    sqlite and postgresql each have an ON CONFLICT insert of the same shape; each dialect's
+    module is imported only by the database in use.
+    """
+    statement: Any = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(STEPS)
+    return cast(
+        Executable,
+        statement.on_conflict_do_update(
+            index_elements=["run_id", "phase", "step_id"],
+            set_={name: statement.excluded[name] for name in updated},
+        ),
+    )

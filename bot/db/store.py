@@ -1,0 +1,555 @@
+"""The store: runs, step results, approval decisions and the audit log.
+
+Every status change is one compare-and-set (``UPDATE … WHERE status IN (expected)``) and
+its audit event is written in the same transaction, so two clicks, two replicas or a
+retried request can never both win, and no transition goes unaudited. Transactions are
+short and never span I/O to a chat platform or a playbook target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, insert, text, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import col, select
+
+from bot.chat import Actor, MessageRef, Place
+from bot.db.batching import Statement, WriteBatcher
+from bot.db.engine import create_engine, session_factory
+from bot.db.migrate import upgrade
+from bot.db.records import ApprovalRecord, AuditRecord, RunRecord, StepRecord
+from bot.db.statements import (
+    APPROVALS,
+    AUDIT_INSERT,
+    GET_RUN,
+    RUNS,
+    SET_CARD,
+    STEPS_OF,
+    step_upsert,
+)
+from bot.db.tables import (
+    ApprovalRow,
+    AuditEventRow,
+    ProcessedEventRow,
+    RunRow,
+    StepResultRow,
+    utcnow,
+)
+from bot.lifecycle import TERMINAL, RunStatus, StepStatus, can_transition
+
+__all__ = ["Store"]
+
+SYSTEM = "system"
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+class Store:
+    """Async access to the database. Build with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        redact: Callable[[str], str] = _identity,
+    ) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+        self._writes = WriteBatcher(engine)
+        self._now = clock
+        self._redact = redact
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        clock: Callable[[], datetime] = utcnow,
+        redact: Callable[[str], str] = _identity,
+    ) -> Store:
+        engine = create_engine(url)
+        if migrate:
+            await upgrade(engine)
+        return cls(engine, clock=clock, redact=redact)
+
+    async def close(self) -> None:
+        await self._writes.close()
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    # -- runs ---------------------------------------------------------------------------
+
+    async def create_run(
+        self,
+        *,
+        playbook: str,
+        params: Mapping[str, Any],
+        actor: Actor,
+        place: Place,
+        dry_run: bool = False,
+        estimate_seconds: float = 0.0,
+        estimate_cost_usd: float = 0.0,
+        needs_approval: bool = False,
+        expires_at: datetime | None = None,
+        parent_run_id: int | None = None,
+        parent_step: str | None = None,
+    ) -> RunRecord:
+        now = self._now()
+        row = RunRow(
+            playbook=playbook,
+            params=dict(params),
+            status=RunStatus.PENDING.value,
+            dry_run=dry_run,
+            requested_by=actor.key,
+            requester_name=actor.display,
+            surface=place.surface,
+            channel=place.channel,
+            channel_name=place.name,
+            thread=place.thread,
+            parent_run_id=parent_run_id,
+            parent_step=parent_step,
+            estimate_seconds=estimate_seconds,
+            estimate_cost_usd=estimate_cost_usd,
+            needs_approval=needs_approval,
+            expires_at=expires_at,
+            created_at=now,
+            updated_at=now,
+        )
+        values = row.model_dump(exclude={"id"})
+        detail = {"playbook": playbook, "params": dict(params), "dry_run": dry_run}
+
+        async def write(connection: AsyncConnection) -> RunRecord:
+            inserted = (
+                await connection.execute(insert(RUNS).values(**values).returning(*RUNS.c))
+            ).one()
+            audit = self._audit_insert(
+                run_id=inserted.id,
+                actor=actor.key,
+                surface=actor.surface,
+                kind="run.created",
+                detail=detail,
+            )
+            await connection.execute(*audit)
+            return RunRecord.from_row(inserted)
+
+        return await self._writes.submit(write)
+
+    async def transition(
+        self,
+        run_id: int,
+        *,
+        expected: Collection[RunStatus],
+        to: RunStatus,
+        actor: str,
+        surface: str,
+        detail: Mapping[str, Any] | None = None,
+        owner: str | None = None,
+        error: str | None = None,
+    ) -> RunRecord | None:
+        """Move the run to ``to`` if it is in one of ``expected``; None if another change won."""
+        for current in expected:
+            if not can_transition(current, to):
+                raise ValueError(f"a run cannot go from {current} to {to}")
+        now = self._now()
+        values: dict[str, Any] = {
+            "status": to.value,
+            "version": RUNS.c.version + 1,
+            "updated_at": now,
+        }
+        if to is RunStatus.RUNNING:
+            values |= {
+                "started_at": func.coalesce(RUNS.c.started_at, now),
+                "owner": owner,
+                "heartbeat_at": now,
+                "finished_at": None,
+                "error": None,
+            }
+        if to in TERMINAL:
+            values["finished_at"] = now
+        if error is not None:
+            values["error"] = self._redact(error)
+        statement = (
+            update(RUNS)
+            .where(RUNS.c.id == run_id, RUNS.c.status.in_([s.value for s in expected]))
+            .values(**values)
+            .returning(*RUNS.c)
+        )
+        audit = self._audit_insert(
+            run_id=run_id,
+            actor=actor,
+            surface=surface,
+            kind=f"run.{to.value}",
+            detail={**(detail or {}), **({"error": error} if error else {})},
+        )
+
+        async def write(connection: AsyncConnection) -> RunRecord | None:
+            row = (await connection.execute(statement)).one_or_none()
+            if row is None:
+                return None  # another transition won
+            await connection.execute(*audit)
+            return RunRecord.from_row(row)
+
+        return await self._writes.submit(write)
+
+    async def set_card(self, run_id: int, ref: MessageRef) -> None:
+        await self._writes.execute((SET_CARD, {"run": run_id, "card_ref": ref.encode()}))
+
+    async def get_run(self, run_id: int) -> RunRecord | None:
+        async with self.engine.connect() as connection:
+            row = (await connection.execute(GET_RUN, {"id": run_id})).one_or_none()
+            return RunRecord.from_row(row) if row else None
+
+    async def statuses(self, run_ids: Collection[int]) -> dict[int, RunStatus]:
+        """The status of each of ``run_ids``, in one query."""
+        if not run_ids:
+            return {}
+        query = sa_select(RUNS.c.id, RUNS.c.status).where(RUNS.c.id.in_(list(run_ids)))
+        async with self.engine.connect() as connection:
+            return {row.id: RunStatus(row.status) for row in await connection.execute(query)}
+
+    async def list_runs(
+        self,
+        *,
+        playbook: str | None = None,
+        statuses: Collection[RunStatus] | None = None,
+        limit: int = 10,
+        top_level_only: bool = True,
+    ) -> list[RunRecord]:
+        """Newest first."""
+        query = sa_select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)
+        if playbook is not None:
+            query = query.where(RUNS.c.playbook == playbook)
+        if statuses is not None:
+            query = query.where(RUNS.c.status.in_([s.value for s in statuses]))
+        if top_level_only:
+            query = query.where(RUNS.c.parent_run_id.is_(None))
+        async with self.engine.connect() as connection:
+            return [RunRecord.from_row(r) for r in await connection.execute(query)]
+
+    async def child_runs(self, run_id: int) -> list[RunRecord]:
+        query = sa_select(RUNS).where(RUNS.c.parent_run_id == run_id).order_by(RUNS.c.id)
+        async with self.engine.connect() as connection:
+            return [RunRecord.from_row(r) for r in await connection.execute(query)]
+
+    async def mark_reminded(self, run_id: int, step_id: str | None = None) -> bool:
+        """Claim the one reminder of an approval wait; True for exactly one caller."""
+        if step_id is None:
+            statement = (
+                update(RunRow)
+                .where(col(RunRow.id) == run_id, col(RunRow.reminded_at).is_(None))
+                .values(reminded_at=self._now())
+            )
+        else:
+            statement = (
+                update(StepResultRow)
+                .where(
+                    col(StepResultRow.run_id) == run_id,
+                    col(StepResultRow.step_id) == step_id,
+                    col(StepResultRow.phase) == "main",
+                    col(StepResultRow.reminded_at).is_(None),
+                )
+                .values(reminded_at=self._now())
+            )
+        async with self._sessions.begin() as session:
+            result = cast(CursorResult[Any], await session.exec(statement))
+            return bool(result.rowcount == 1)
+
+    async def wait_at_gate(
+        self, *, run_id: int, step_id: str, position: int, action: str, expires_at: datetime
+    ) -> datetime:
+        """Record that a step waits for approval until ``expires_at``; returns since when."""
+        return await self.start_step(
+            run_id=run_id,
+            step_id=step_id,
+            phase="main",
+            position=position,
+            action=action,
+            actor=SYSTEM,
+            status=StepStatus.WAITING,
+            expires_at=expires_at,
+        )
+
+    async def heartbeat(self, owner: str) -> None:
+        """Mark every run this replica is executing as alive."""
+        async with self._sessions.begin() as session:
+            await session.exec(
+                update(RunRow)
+                .where(
+                    col(RunRow.owner) == owner,
+                    col(RunRow.status) == RunStatus.RUNNING.value,
+                )
+                .values(heartbeat_at=self._now())
+            )
+
+    # -- steps --------------------------------------------------------------------------
+
+    async def start_step(
+        self,
+        *,
+        run_id: int,
+        step_id: str,
+        phase: str,
+        position: int,
+        action: str,
+        actor: str,
+        status: StepStatus = StepStatus.RUNNING,
+        expires_at: datetime | None = None,
+    ) -> datetime:
+        """Record that a step began (or, WAITING, that it waits at an approval gate); returns
+        when, for :meth:`finish_step`."""
+        now = self._now()
+        values: dict[str, Any] = {
+            "position": position,
+            "action": action,
+            "status": status.value,
+            "started_at": now,
+            "finished_at": None,
+            "duration_ms": None,
+            "error": None,
+        }
+        if status is StepStatus.WAITING:
+            values |= {"expires_at": expires_at, "reminded_at": None}
+        upsert = self._step_upsert(run_id, phase, step_id, values)
+        # A pause for people is worth its own audit event; a step's start is not: its row
+        # says it is running, and the event when it ends carries when it began.
+        audit = (
+            self._audit_insert(
+                run_id=run_id,
+                actor=actor,
+                surface=SYSTEM,
+                kind="step.waiting",
+                detail={"step": step_id, "phase": phase, "action": action},
+            )
+            if status is StepStatus.WAITING
+            else None
+        )
+
+        await self._writes.execute(upsert, *([audit] if audit is not None else []))
+        return now
+
+    async def finish_step(
+        self,
+        *,
+        run_id: int,
+        step_id: str,
+        phase: str,
+        position: int,
+        action: str,
+        status: StepStatus,
+        attempts: int,
+        summary: str,
+        output: str,
+        error: str | None,
+        actor: str,
+        started_at: datetime | None = None,
+    ) -> StepRecord:
+        """Record how a step ended; ``started_at`` (when it began) gives its duration."""
+        now = self._now()
+        summary, output = self._redact(summary), self._redact(output)
+        error = self._redact(error) if error is not None else None
+        duration_ms = (
+            int((now - started_at).total_seconds() * 1000) if started_at is not None else None
+        )
+        values: dict[str, Any] = {
+            "position": position,
+            "action": action,
+            "status": status.value,
+            "attempts": attempts,
+            "summary": summary,
+            "output": output,
+            "error": error,
+            "finished_at": now,
+            "duration_ms": duration_ms,
+        }
+        if started_at is not None:
+            values["started_at"] = started_at
+        upsert = self._step_upsert(run_id, phase, step_id, values)
+        audit = self._audit_insert(
+            run_id=run_id,
+            actor=actor,
+            surface=SYSTEM,
+            kind=f"step.{status.value}",
+            detail={
+                "step": step_id,
+                "phase": phase,
+                "action": action,
+                "attempts": attempts,
+                "duration_ms": duration_ms,
+                "summary": summary,
+                **({"error": error} if error else {}),
+            },
+        )
+
+        await self._writes.execute(upsert, audit)
+        return StepRecord(
+            run_id=run_id,
+            step_id=step_id,
+            phase=phase,
+            position=position,
+            action=action,
+            status=status,
+            attempts=attempts,
+            summary=summary,
+            output=output,
+            error=error,
+            started_at=started_at,
+            finished_at=now,
+            duration_ms=duration_ms,
+        )
+
+    def _step_upsert(
+        self, run_id: int, phase: str, step_id: str, values: dict[str, Any]
+    ) -> Statement:
+        """One INSERT … ON CONFLICT DO UPDATE (a resumed or gated step keeps its one row),
+        as a statement and its parameters."""
+        defaults = {"attempts": 0, "summary": "", "output": ""}
+        row = {**defaults, **values, "run_id": run_id, "phase": phase, "step_id": step_id}
+        return step_upsert(self.engine.dialect.name, tuple(sorted(values))), row
+
+    async def steps(self, run_id: int) -> list[StepRecord]:
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(STEPS_OF, {"run": run_id})
+            return [StepRecord.from_row(r) for r in rows]
+
+    # -- approvals ----------------------------------------------------------------------
+
+    async def record_decision(
+        self,
+        *,
+        run_id: int,
+        step_id: str,
+        actor: Actor,
+        decision: str,
+        reason: str = "",
+    ) -> ApprovalRecord | None:
+        """Store one person's decision; None if they had already decided (counted once)."""
+        row = ApprovalRow(
+            run_id=run_id,
+            step_id=step_id,
+            actor=actor.key,
+            actor_name=actor.display,
+            surface=actor.surface,
+            decision=decision,
+            reason=self._redact(reason),
+            decided_at=self._now(),
+        )
+        try:
+            async with self._sessions.begin() as session:
+                session.add(row)
+                session.add(
+                    self._audit_row(
+                        run_id=run_id,
+                        actor=actor.key,
+                        surface=actor.surface,
+                        kind=f"approval.{decision}",
+                        detail={"step": step_id or None, "reason": reason},
+                    )
+                )
+        except IntegrityError:
+            return None
+        return ApprovalRecord.from_row(row)
+
+    async def decisions(self, run_id: int, step_id: str | None = None) -> list[ApprovalRecord]:
+        query = sa_select(APPROVALS).where(APPROVALS.c.run_id == run_id)
+        if step_id is not None:
+            query = query.where(APPROVALS.c.step_id == step_id)
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(query.order_by(APPROVALS.c.id))
+            return [ApprovalRecord.from_row(r) for r in rows]
+
+    # -- deliveries ---------------------------------------------------------------------
+
+    async def first_delivery(self, key: str) -> bool:
+        """True the first time ``key`` is seen (by any replica); False for a retry."""
+        try:
+            async with self._sessions.begin() as session:
+                session.add(ProcessedEventRow(key=key[:300], seen_at=self._now()))
+        except IntegrityError:
+            return False
+        return True
+
+    # -- audit --------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        *,
+        actor: str,
+        surface: str,
+        kind: str,
+        run_id: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        await self._writes.execute(
+            self._audit_insert(
+                run_id=run_id, actor=actor, surface=surface, kind=kind, detail=detail or {}
+            )
+        )
+
+    async def audit_events(
+        self, *, run_id: int | None = None, limit: int = 500
+    ) -> list[AuditRecord]:
+        query = select(AuditEventRow).order_by(col(AuditEventRow.id)).limit(limit)
+        if run_id is not None:
+            query = query.where(col(AuditEventRow.run_id) == run_id)
+        async with self._sessions() as session:
+            return [AuditRecord.from_row(r) for r in (await session.exec(query))]
+
+    def _audit_insert(
+        self,
+        *,
+        run_id: int | None,
+        actor: str,
+        surface: str,
+        kind: str,
+        detail: Mapping[str, Any],
+    ) -> Statement:
+        """The INSERT of one audit event (Core: far cheaper than the ORM on hot paths)."""
+        return AUDIT_INSERT, {
+            "at": self._now(),
+            "run_id": run_id,
+            "actor": actor,
+            "surface": surface,
+            "kind": kind,
+            "detail": _redact_tree(dict(detail), self._redact),
+        }
+
+    def _audit_row(
+        self,
+        *,
+        run_id: int | None,
+        actor: str,
+        surface: str,
+        kind: str,
+        detail: Mapping[str, Any],
+    ) -> AuditEventRow:
+        return AuditEventRow(
+            at=self._now(),
+            run_id=run_id,
+            actor=actor,
+            surface=surface,
+            kind=kind,
+            detail=_redact_tree(dict(detail), self._redact),
+        )
+
+
+def _redact_tree(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_tree(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_tree(v, redact) for v in value]
+    return value

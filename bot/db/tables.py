@@ -1,0 +1,126 @@
+"""The stored tables. Times are UTC; JSON columns hold params and audit details."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "ApprovalRow",
+    "AuditEventRow",
+    "ProcessedEventRow",
+    "RunRow",
+    "StepResultRow",
+    "metadata",
+    "utcnow",
+]
+
+metadata = SQLModel.metadata
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index)
+    )
+
+
+class RunRow(SQLModel, table=True):
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    playbook: str = Field(index=True, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(max_length=16)
+    dry_run: bool = False
+    requested_by: str = Field(max_length=200)
+    requester_name: str = Field(default="", max_length=200)
+    surface: str = Field(max_length=32)
+    channel: str = Field(default="", max_length=200)
+    channel_name: str = Field(default="", max_length=200)
+    thread: str | None = Field(default=None, max_length=200)
+    card_ref: str | None = Field(default=None, max_length=400)
+    parent_run_id: int | None = Field(default=None, foreign_key="runs.id", index=True)
+    parent_step: str | None = Field(default=None, max_length=64)
+    owner: str | None = Field(default=None, max_length=200)
+    heartbeat_at: datetime | None = _ts()
+    estimate_seconds: float = 0.0
+    estimate_cost_usd: float = 0.0
+    needs_approval: bool = False
+    expires_at: datetime | None = _ts()
+    reminded_at: datetime | None = _ts()
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    version: int = 0
+    created_at: datetime | None = _ts(nullable=False, index=True)
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts(nullable=False)
+
+
+class StepResultRow(SQLModel, table=True):
+    __tablename__ = "step_results"
+    __table_args__ = (UniqueConstraint("run_id", "phase", "step_id", name="uq_step_results_step"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    step_id: str = Field(max_length=64)
+    phase: str = Field(default="main", max_length=16)
+    position: int = 0
+    action: str = Field(default="", max_length=64)
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False))
+    output: str = Field(default="", sa_column=Column(Text, nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+    duration_ms: int | None = None
+    # A step waiting at an approval gate: when the wait ends, and whether a reminder went out.
+    expires_at: datetime | None = _ts()
+    reminded_at: datetime | None = _ts()
+
+
+class ApprovalRow(SQLModel, table=True):
+    __tablename__ = "approvals"
+    __table_args__ = (
+        UniqueConstraint("run_id", "step_id", "actor", name="uq_approvals_one_per_person"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    step_id: str = Field(default="", max_length=64)
+    actor: str = Field(max_length=200)
+    actor_name: str = Field(default="", max_length=200)
+    surface: str = Field(max_length=32)
+    decision: str = Field(max_length=16)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    decided_at: datetime | None = _ts(nullable=False)
+
+
+class AuditEventRow(SQLModel, table=True):
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = _ts(nullable=False, index=True)
+    run_id: int | None = Field(default=None, foreign_key="runs.id", index=True)
+    actor: str = Field(max_length=200)
+    surface: str = Field(max_length=32)
+    kind: str = Field(max_length=64)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ProcessedEventRow(SQLModel, table=True):
+    """Deliveries already handled (Slack event_id, Alertmanager notifications): retries are
+    recognised across restarts and replicas."""
+
+    __tablename__ = "processed_events"
+
+    key: str = Field(primary_key=True, max_length=300)
+    seen_at: datetime | None = _ts(nullable=False, index=True)

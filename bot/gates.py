@@ -1,0 +1,98 @@
+"""Step-level approval gates: a run pauses before a step until people decide.
+
+The decisions live in the store, so a gate sees those made on any replica (at its next poll)
+and those made before a restart (a resumed run does not ask twice). A decision made in this
+process wakes the gate at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from bot.clock import Clock
+from bot.db.records import RunRecord, StepRecord
+from bot.db.store import Store
+from bot.lifecycle import StepStatus
+from bot.observer import RunObserver, safely
+from bot.policy import approval_state, reminder_due
+from playbooks.durations import format_duration
+from playbooks.model import ApprovalPolicy, Step
+
+__all__ = ["ApprovalGates"]
+
+
+class ApprovalGates:
+    def __init__(
+        self, *, store: Store, clock: Clock, observer: RunObserver, poll_every: float
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.observer = observer
+        self.poll_every = poll_every
+        self._waiting: dict[int, asyncio.Event] = {}
+
+    def wake(self, run_id: int | None = None) -> None:
+        """A decision was recorded (or time moved on): gates re-check now, not at the next poll."""
+        for gated_run, event in self._waiting.items():
+            if run_id is None or gated_run == run_id:
+                event.set()
+
+    async def wait(
+        self, run: RunRecord, step: Step, policy: ApprovalPolicy, position: int
+    ) -> str | None:
+        """Pause at ``step``'s gate; None once approved, else why the step may not run."""
+        existing = [
+            s for s in await self.store.steps(run.id) if s.step_id == step.id and s.phase == "main"
+        ]
+        expires_at = (
+            existing[0].expires_at
+            if existing and existing[0].expires_at is not None
+            else self.clock.now() + timedelta(seconds=policy.expires_after)
+        )
+        waiting_since = await self.store.wait_at_gate(
+            run_id=run.id,
+            step_id=step.id,
+            position=position,
+            action=step.action,
+            expires_at=expires_at,
+        )
+        self.observer.step_started(
+            run,
+            StepRecord.begun(
+                run_id=run.id,
+                step_id=step.id,
+                phase="main",
+                position=position,
+                action=step.action,
+                status=StepStatus.WAITING,
+                started_at=waiting_since,
+                expires_at=expires_at,
+            ),
+        )
+        await safely(self.observer.approval_requested(run, step.id, policy, expires_at))
+        event = self._waiting.setdefault(run.id, asyncio.Event())
+        try:
+            while True:
+                state = approval_state(policy, await self.store.decisions(run.id, step.id))
+                if state.denied:
+                    return f"approval {state.describe(policy)}"
+                if state.approved:
+                    return None
+                now = self.clock.now()
+                if now >= expires_at:
+                    return f"approval expired after {format_duration(policy.expires_after)}"
+                if reminder_due(
+                    expires_at, now, policy.expires_after, already_reminded=False
+                ) and await self.store.mark_reminded(run.id, step.id):
+                    await safely(
+                        self.observer.approval_requested(
+                            run, step.id, policy, expires_at, reminder=True
+                        )
+                    )
+                event.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), self.poll_every)
+        finally:
+            self._waiting.pop(run.id, None)

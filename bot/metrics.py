@@ -1,0 +1,36 @@
+"""Prometheus metrics: what an operator graphs about the bot itself."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    """One registry per process (tests build their own)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.runs_finished = Counter(
+            "chatops_runs_finished_total",
+            "Runs that reached an end state, by playbook and status.",
+            ["playbook", "status"],
+            registry=self.registry,
+        )
+        self.steps = Histogram(
+            "chatops_step_duration_seconds",
+            "How long steps took, by action and status.",
+            ["action", "status"],
+            buckets=(0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900),
+            registry=self.registry,
+        )
+        self.commands = Counter(
+            "chatops_commands_total",
+            "Commands and button presses handled, by surface and outcome.",
+            ["surface", "outcome"],
+            registry=self.registry,
+        )
+        self.active_runs = Gauge(
+            "chatops_active_runs", "Runs executing in this process.", registry=self.registry
+        )

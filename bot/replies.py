@@ -1,0 +1,196 @@
+"""Texts the bot answers with: catalog, help, status, history, plans. Pure formatting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from bot.cards import STATUS_EMOJI, STEP_MARK, command_params, format_params
+from bot.db.records import ApprovalRecord, AuditRecord, RunRecord, StepRecord
+from playbooks.durations import format_duration
+from playbooks.model import ParamSpec, Playbook
+from playbooks.plan import Plan
+
+__all__ = [
+    "format_catalog",
+    "format_help",
+    "format_history",
+    "format_plan",
+    "format_status",
+    "usage",
+]
+
+USAGE = [
+    "`/playbook list` — the catalog",
+    "`/playbook help [NAME]` — what a playbook does and its params",
+    "`/playbook NAME [key=value ...] [--dry-run]` — post a run card (or only show the plan)",
+    "`/playbook status RUN` — a run's steps, decisions and audit trail",
+    "`/playbook history [NAME]` — recent runs",
+    "`/playbook cancel RUN` — stop a run",
+    "`/schedule list` · `/schedule run|pause|resume ID`",
+]
+
+
+def usage() -> str:
+    return "Commands:\n" + "\n".join(f"• {line}" for line in USAGE)
+
+
+def format_catalog(playbooks: Iterable[Playbook]) -> str:
+    rows = [
+        f"• `{p.name}` — {p.display_title} (risk {p.risk.value}"
+        + (", needs approval" if p.approval else "")
+        + ")"
+        for p in playbooks
+    ]
+    if not rows:
+        return "No playbooks are loaded."
+    return f"*Playbooks* ({len(rows)}):\n" + "\n".join(rows) + "\nDetails: `/playbook help NAME`"
+
+
+def format_help(playbook: Playbook, plan: Plan | None) -> str:
+    lines = [f"*{playbook.display_title}* (`{playbook.name}`)"]
+    if playbook.description:
+        lines.append(playbook.description.strip())
+    lines.append(f"Risk: {playbook.risk.value}")
+    if plan is not None:
+        lines.append(f"Estimate with defaults: {_estimate(plan)}")
+    if playbook.allowed:
+        lines.append(f"Who may start it: {', '.join(playbook.allowed)}")
+    if playbook.approval:
+        policy = playbook.approval
+        when = policy.required if isinstance(policy.required, str) else "always"
+        if policy.required is False:
+            when = "never"
+        approvers = ", ".join(policy.approvers) or "anyone allowed"
+        lines.append(f"Approval: {when} — {policy.min_approvals} of {approvers}")
+    if playbook.params:
+        lines.append("Params:")
+        lines += [f"• {_param_line(name, spec)}" for name, spec in playbook.params.items()]
+    else:
+        lines.append("Params: none")
+    lines.append(f"Steps: {', '.join(f'`{s.id}`' for s in playbook.steps)}")
+    example = " ".join(
+        f"{name}={_example(spec)}" for name, spec in playbook.params.items() if spec.required
+    )
+    lines.append(f"Run: `/playbook {playbook.name}{' ' + example if example else ''}`")
+    return "\n".join(lines)
+
+
+def _param_line(name: str, spec: ParamSpec) -> str:
+    kind = spec.type.value
+    if spec.choices:
+        kind += f", one of {'/'.join(str(c) for c in spec.choices)}"
+    if spec.min is not None or spec.max is not None:
+        kind += f", {spec.min if spec.min is not None else '…'} to "
+        kind += f"{spec.max if spec.max is not None else '…'}"
+    default = (
+        "required"
+        if spec.required
+        else f"default {format_params({'': spec.default})[1:]}"
+        if spec.default is not None
+        else "optional"
+    )
+    text = f"`{name}` ({kind}; {default})"
+    return f"{text} — {spec.description}" if spec.description else text
+
+
+def _example(spec: ParamSpec) -> str:
+    if spec.choices:
+        return str(spec.choices[0])
+    return {"integer": "1", "number": "1.0", "boolean": "true", "list": "a,b"}.get(
+        spec.type.value, "…"
+    )
+
+
+def _estimate(plan: Plan) -> str:
+    cost = plan.estimate.cost_usd
+    return (
+        f"~{format_duration(plan.estimate.seconds)} · ${cost:,.2f}"
+        if cost
+        else (f"~{format_duration(plan.estimate.seconds)} · $0")
+    )
+
+
+def format_plan(plan: Plan) -> str:
+    """A dry run as text: what each step would do, the estimate, and approval."""
+    playbook = plan.playbook
+    lines = [
+        f"*Dry run: {playbook.display_title}* (`{playbook.name}`) — nothing was executed",
+        f"Params: {format_params(dict(plan.params))}",
+        f"Risk: {playbook.risk.value} · Estimate: {_estimate(plan)}",
+        "Approval: " + ("required" if plan.needs_approval else "not required"),
+    ]
+    for index, step in enumerate(plan.steps, 1):
+        condition = f" (only if {step.condition.strip('{} ')})" if step.condition else ""
+        lines.append(f"{index}. `{step.id}` {step.text}{condition}")
+    if plan.rollback:
+        lines.append("If a step fails, roll back:")
+        lines += [f"↩ `{s.id}` {s.text}" for s in reversed(plan.rollback)]
+    lines += [f"⚠️ {problem}" for problem in plan.problems]
+    lines.append(f"Start it: `/playbook {playbook.name} {command_params(dict(plan.params))}`")
+    return "\n".join(lines)
+
+
+def format_status(
+    run: RunRecord,
+    steps: Sequence[StepRecord],
+    decisions: Sequence[ApprovalRecord],
+    audit: Sequence[AuditRecord],
+    children: Sequence[RunRecord],
+) -> str:
+    lines = [
+        f"{STATUS_EMOJI[run.status]} *Run #{run.id}* `{run.playbook}` — {run.status.value}",
+        f"Requested by {run.requester_display} on {run.surface}"
+        f" at {run.created_at:%Y-%m-%d %H:%M:%S} UTC",
+        f"Params: {format_params(run.params)}",
+    ]
+    if run.started_at:
+        end = run.finished_at
+        took = f", took {format_duration((end - run.started_at).total_seconds())}" if end else ""
+        lines.append(f"Started {run.started_at:%H:%M:%S} UTC{took}")
+    if run.error:
+        lines.append(f"Error: {run.error}")
+    if steps:
+        lines.append("Steps:")
+    for step in steps:
+        took = f" ({step.duration_ms / 1000:.1f}s)" if step.duration_ms is not None else ""
+        retries = f", {step.attempts} attempts" if step.attempts > 1 else ""
+        phase = "↩ " if step.phase == "rollback" else ""
+        detail = step.error or step.summary
+        lines.append(
+            f"{STEP_MARK[step.status]} {phase}`{step.step_id}` {step.status.value}{took}{retries}"
+            + (f" — {detail}" if detail else "")
+        )
+    for child in children:
+        lines.append(f"↳ sub-playbook `{child.playbook}` run #{child.id}: {child.status.value}")
+    if decisions:
+        lines.append("Decisions:")
+        lines += [
+            f"• {d.actor_name or d.actor} {_PAST[d.decision]}"
+            + (f" step `{d.step_id}`" if d.step_id else "")
+            + f" at {d.decided_at:%H:%M:%S} via {d.surface}"
+            + (f": {d.reason}" if d.reason else "")
+            for d in decisions
+        ]
+    if audit:
+        lines.append("Audit trail:")
+        lines += [f"• {e.at:%H:%M:%S} {e.kind} by {e.actor} ({e.surface})" for e in audit[-20:]]
+    return "\n".join(lines)
+
+
+_PAST = {"approve": "approved", "deny": "denied"}
+
+
+def format_history(runs: Sequence[RunRecord], playbook: str | None) -> str:
+    scope = f" of `{playbook}`" if playbook else ""
+    if not runs:
+        return f"No runs{scope} yet."
+    lines = [f"*Recent runs{scope}*:"]
+    for run in runs:
+        took = ""
+        if run.started_at and run.finished_at:
+            took = f", {format_duration((run.finished_at - run.started_at).total_seconds())}"
+        lines.append(
+            f"{STATUS_EMOJI[run.status]} #{run.id} `{run.playbook}` {run.status.value}"
+            f" — {run.requester_display}, {run.created_at:%Y-%m-%d %H:%M} UTC{took}"
+        )
+    return "\n".join(lines)

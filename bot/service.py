@@ -1,0 +1,411 @@
+"""The application: commands and button presses in, cards and thread replies out.
+
+Surfaces turn their payloads into :class:`~bot.chat.Invocation` / :class:`~bot.chat.ButtonPress`
+and call :meth:`ChatOpsService.handle` / :meth:`ChatOpsService.press`. Runs execute as
+asyncio tasks; :class:`~bot.progress.Progress` keeps their cards and threads up to date and
+:class:`~bot.approvals.Approvals` takes the decisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.approvals import Approvals, expiry_for
+from bot.cards import render_run_card
+from bot.chat import Actor, ButtonAction, ButtonPress, Chat, Invocation
+from bot.commands import (
+    CancelRun,
+    Command,
+    Help,
+    History,
+    ListPlaybooks,
+    RunStatusQuery,
+    ScheduleCommand,
+    StartRun,
+)
+from bot.db.records import RunRecord
+from bot.executor import Executor
+from bot.lifecycle import RunStatus
+from bot.liveness import OwnerId, is_orphaned
+from bot.lookups import not_now, require_run
+from bot.observer import safely
+from bot.policy import may_cancel, may_run, may_start
+from bot.progress import Progress
+from bot.replies import (
+    format_catalog,
+    format_help,
+    format_history,
+    format_plan,
+    format_status,
+    usage,
+)
+from bot.runtime import Dependencies
+from playbooks.errors import ChatOpsError, ParamError
+from playbooks.plan import Plan
+
+__all__ = ["ChatOpsService"]
+
+log = structlog.get_logger(__name__)
+
+DATABASE_DOWN = (
+    "I can't reach my database right now, so nothing was changed. Please try again in a minute."
+)
+UNEXPECTED = "Something went wrong on my side; nothing more was changed. It has been logged."
+SYSTEM = "system"
+
+
+class ChatOpsService:
+    """One per process; every surface shares it."""
+
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+        self.store = deps.store
+        self.catalog = deps.catalog
+        self.owner = OwnerId.for_this_process()
+        self.chats: dict[str, Chat] = {}
+        self.progress = Progress(deps, self.chats, owner=str(self.owner))
+        self.executor = Executor(
+            store=deps.store,
+            catalog=deps.catalog,
+            registry=deps.registry,
+            observer=self.progress,
+            clock=deps.clock,
+            http=deps.http,
+            environ=deps.environ,
+            redactor=deps.redactor,
+            sql_url=lambda name: deps.config.connection_url(name, deps.environ),
+            owner=str(self.owner),
+            max_output_chars=deps.config.engine.max_output_chars,
+            default_timeout=deps.config.engine.default_step_timeout,
+            gate_poll=deps.config.engine.approval_poll_every,
+        )
+        self.approvals = Approvals(
+            deps, self.progress, self.executor, owner=str(self.owner), start_run=self._spawn
+        )
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._background: asyncio.Future[tuple[None, None]] | None = None
+        deps.metrics.active_runs.set_function(lambda: len(self._tasks))
+
+    def attach(self, chat: Chat) -> None:
+        self.chats[chat.surface] = chat
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Find runs a dead process left behind, then keep heartbeating in the background."""
+        await self.sweep()
+        self._background = asyncio.gather(self._liveness_loop(), self._cancel_watch_loop())
+
+    async def shutdown(self, *, grace: float = 10.0) -> None:
+        """Stop: runs still executing here become ``interrupted`` (Resume / Abort in thread)."""
+        if self._background is not None:
+            self._background.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._background
+        for run_id in list(self._tasks):
+            stopped = await self.store.transition(
+                run_id,
+                expected={RunStatus.RUNNING},
+                to=RunStatus.INTERRUPTED,
+                actor=SYSTEM,
+                surface=SYSTEM,
+                error="the bot was shut down while this run was executing",
+            )
+            if stopped is not None:
+                await safely(self.progress.run_changed(stopped))
+            self._tasks[run_id].cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=grace)
+        await self.progress.settle()
+
+    async def wait_idle(self) -> None:
+        """Wait until every run executing in this process has ended and its card is edited."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self.progress.settle()
+
+    async def sweep(self) -> list[RunRecord]:
+        """Mark runs whose executing process died as ``interrupted``; returns them."""
+        now = self.deps.clock.now()
+        stale = timedelta(seconds=self.deps.config.engine.stale_after)
+        found = []
+        for run in await self.store.list_runs(
+            statuses={RunStatus.RUNNING}, limit=10_000, top_level_only=False
+        ):
+            if run.id in self._tasks or not is_orphaned(
+                run, me=self.owner, now=now, stale_after=stale
+            ):
+                continue
+            interrupted = await self.store.transition(
+                run.id,
+                expected={RunStatus.RUNNING},
+                to=RunStatus.INTERRUPTED,
+                actor=SYSTEM,
+                surface=SYSTEM,
+                error=f"the process running it ({run.owner}) stopped",
+            )
+            if interrupted is not None:
+                found.append(interrupted)
+                await safely(self.progress.run_changed(interrupted))
+        return found
+
+    async def check_approvals(self) -> None:
+        """Expire approval waits and send reminders (run periodically; safe on any replica)."""
+        await self.approvals.check()
+
+    async def _liveness_loop(self) -> None:
+        every = self.deps.config.engine.heartbeat_every
+        while True:
+            # Real time, not the injectable clock: this paces the process, not a playbook.
+            await asyncio.sleep(every)
+            try:
+                await self.store.heartbeat(str(self.owner))
+                await self.sweep()
+                await self.approvals.check()
+                await self.progress.resync_cards()
+            except SQLAlchemyError:
+                log.warning("liveness_check_failed", exc_info=True)
+
+    async def _cancel_watch_loop(self) -> None:
+        """Stop runs executing here that another replica cancelled: one query for them all."""
+        every = self.deps.config.engine.cancel_check_every
+        while True:
+            await asyncio.sleep(every)
+            if not self._tasks:
+                continue
+            try:
+                statuses = await self.store.statuses(list(self._tasks))
+            except SQLAlchemyError:
+                log.warning("cancel_check_failed", exc_info=True)
+                continue
+            for run_id, status in statuses.items():
+                task = self._tasks.get(run_id)
+                if task is not None and status is not RunStatus.RUNNING:
+                    self.progress.forget(run_id)  # its cached row says running no longer
+                    task.cancel()
+
+    # -- inbound ------------------------------------------------------------------------
+
+    async def handle(self, invocation: Invocation, command: Command) -> None:
+        """Answer one command; every failure becomes a private answer to its author."""
+        await self._guarded(invocation, lambda: self._dispatch(invocation, command))
+
+    async def press(self, press: ButtonPress) -> None:
+        """Act on one button press; refusals go privately to whoever pressed."""
+        await self._guarded(press, lambda: self._on_button(press))
+
+    async def _guarded(
+        self, origin: Invocation | ButtonPress, work: Callable[[], Awaitable[None]]
+    ) -> None:
+        """The one place that turns failures into what the user reads."""
+        outcome = "ok"
+        try:
+            await work()
+        except ChatOpsError as exc:
+            outcome = "refused"
+            await self._private(origin, exc.reason)
+        except SQLAlchemyError:
+            outcome = "error"
+            log.error("database_unreachable", exc_info=True)
+            await self._private(origin, DATABASE_DOWN)
+        except Exception:
+            outcome = "error"
+            log.exception("handler_crashed")
+            await self._private(origin, UNEXPECTED)
+        self.deps.metrics.commands.labels(origin.actor.surface, outcome).inc()
+
+    async def _dispatch(self, inv: Invocation, command: Command) -> None:
+        match command:
+            case ListPlaybooks():
+                await self._private(inv, format_catalog(self.catalog))
+            case Help(playbook=None):
+                await self._private(inv, usage())
+            case Help(playbook=str(name)):
+                playbook = self.catalog.get(name)
+                try:
+                    plan: Plan | None = self.progress.plan(playbook, {})
+                except ParamError:
+                    plan = None  # required params have no defaults to estimate with
+                await self._private(inv, format_help(playbook, plan))
+            case StartRun():
+                await self._start(inv, command)
+            case RunStatusQuery(run_id=run_id):
+                run = await require_run(self.store, run_id)
+                text = format_status(
+                    run,
+                    await self.store.steps(run.id),
+                    await self.store.decisions(run.id),
+                    await self.store.audit_events(run_id=run.id),
+                    await self.store.child_runs(run.id),
+                )
+                await self._private(inv, text)
+            case History(playbook=name):
+                if name is not None:
+                    self.catalog.get(name)
+                runs = await self.store.list_runs(playbook=name, limit=15)
+                await self._private(inv, format_history(runs, name))
+            case CancelRun(run_id=run_id):
+                await self._cancel(inv, inv.actor, run_id)
+            case ScheduleCommand():
+                await self._private(
+                    inv, "No schedules are available: this build has no scheduler configured yet."
+                )
+
+    async def _start(self, inv: Invocation, command: StartRun) -> None:
+        playbook = self.catalog.get(command.playbook)
+        refusal = may_start(inv.actor, playbook, inv.place, self.deps.config)
+        if refusal is not None:
+            raise ChatOpsError(refusal)
+        try:
+            plan = self.progress.plan(playbook, command.params)
+        except ParamError as exc:
+            raise ParamError(
+                f"Can't start `{playbook.name}`: {exc.reason}. "
+                f"See `/playbook help {playbook.name}`."
+            ) from exc
+        if command.dry_run:
+            await self.store.audit(
+                actor=inv.actor.key,
+                surface=inv.actor.surface,
+                kind="plan.viewed",
+                detail={"playbook": playbook.name, "params": dict(plan.params)},
+            )
+            await self._private(inv, format_plan(plan))
+            return
+        run = await self.store.create_run(
+            playbook=playbook.name,
+            params=plan.params,
+            actor=inv.actor,
+            place=inv.place,
+            estimate_seconds=plan.estimate.seconds,
+            estimate_cost_usd=plan.estimate.cost_usd,
+            needs_approval=plan.needs_approval,
+            expires_at=expiry_for(playbook, plan, self.deps.clock.now()),
+        )
+        self.progress.remember_plan(run.id, plan)
+        try:
+            card = await self.progress.chat(inv.place.surface).post_card(
+                inv.place, render_run_card(run, plan, [])
+            )
+        except Exception as exc:
+            log.warning("card_post_failed", run=run.id, exc_info=True)
+            await self.store.transition(
+                run.id,
+                expected={RunStatus.PENDING},
+                to=RunStatus.CANCELLED,
+                actor=SYSTEM,
+                surface=SYSTEM,
+                error=f"could not post the run card: {exc}",
+            )
+            await self._private(
+                inv, f"I couldn't post the run card here ({exc}); run #{run.id} was not started."
+            )
+            return
+        await self.store.set_card(run.id, card)
+        if plan.needs_approval and playbook.approval is not None:
+            await self.approvals.ask(run, card, playbook.approval)
+
+    async def _on_button(self, press: ButtonPress) -> None:
+        run = await require_run(self.store, press.button.run_id)
+        if run.parent_run_id is not None:
+            raise ChatOpsError(f"Run #{run.id} is part of run #{run.parent_run_id}; use that one.")
+        match press.button.action:
+            case ButtonAction.RUN:
+                await self._press_run(press, run)
+            case ButtonAction.CANCEL | ButtonAction.ABORT:
+                await self._cancel(press, press.actor, run.id)
+            case ButtonAction.RESUME:
+                await self._resume(press, run)
+            case ButtonAction.APPROVE | ButtonAction.DENY:
+                await self.approvals.decide(press, run)
+
+    async def _press_run(self, press: ButtonPress, run: RunRecord) -> None:
+        refusal = may_run(press.actor, run)
+        if refusal is not None:
+            raise ChatOpsError(refusal)
+        started = await self._start_running(press, run, RunStatus.PENDING, "run")
+        self.progress.first_start(run.id)
+        await self.progress.announce(started, f"▶️ Started by {press.actor.display}.")
+        self._spawn(started)
+
+    async def _resume(self, press: ButtonPress, run: RunRecord) -> None:
+        resumed = await self._start_running(press, run, RunStatus.INTERRUPTED, "resume")
+        await self.progress.announce(
+            resumed, f"▶️ Resumed by {press.actor.display}; steps that succeeded are not repeated."
+        )
+        self._spawn(resumed, resume=True)
+
+    async def _start_running(
+        self, press: ButtonPress, run: RunRecord, expected: RunStatus, verb: str
+    ) -> RunRecord:
+        """Claim the run for this process; if another change won, say which to the clicker."""
+        running = await self.store.transition(
+            run.id,
+            expected={expected},
+            to=RunStatus.RUNNING,
+            actor=press.actor.key,
+            surface=press.actor.surface,
+            owner=str(self.owner),
+        )
+        if running is None:
+            raise ChatOpsError(await not_now(self.store, run.id, verb))
+        return running
+
+    async def _cancel(self, origin: Invocation | ButtonPress, actor: Actor, run_id: int) -> None:
+        run = await require_run(self.store, run_id)
+        playbook = self.catalog.get(run.playbook) if run.playbook in self.catalog else None
+        refusal = may_cancel(actor, run, playbook, self.deps.config)
+        if refusal is not None:
+            raise ChatOpsError(refusal)
+        cancelled = await self.store.transition(
+            run.id,
+            expected={RunStatus.PENDING, RunStatus.RUNNING, RunStatus.INTERRUPTED},
+            to=RunStatus.CANCELLED,
+            actor=actor.key,
+            surface=actor.surface,
+        )
+        if cancelled is None:
+            raise ChatOpsError(await not_now(self.store, run.id, "cancel"))
+        task = self._tasks.get(run.id)
+        if task is not None:
+            task.cancel()  # stops the current step; a shell step's process is killed
+        await self.progress.announce(cancelled, f"⛔ Cancelled by {actor.display}.")
+        if isinstance(origin, Invocation):
+            await self._private(origin, f"Run #{run.id} cancelled.")
+
+    # -- running ------------------------------------------------------------------------
+
+    def _spawn(self, run: RunRecord, *, resume: bool = False) -> None:
+        task = asyncio.create_task(self._execute(run, resume), name=f"run-{run.id}")
+        self._tasks[run.id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(run.id, None))
+
+    async def _execute(self, run: RunRecord, resume: bool) -> None:
+        try:
+            await self.executor.execute(run, self.catalog.get(run.playbook), SYSTEM, resume=resume)
+        except asyncio.CancelledError:
+            return  # the canceller has already recorded why
+        except Exception as exc:
+            log.exception("run_crashed", run=run.id)
+            failed = await self.store.transition(
+                run.id,
+                expected={RunStatus.RUNNING},
+                to=RunStatus.FAILED,
+                actor=SYSTEM,
+                surface=SYSTEM,
+                error=f"internal error: {type(exc).__name__}: {exc}",
+            )
+            if failed is not None:
+                await safely(self.progress.run_changed(failed))
+
+    async def _private(self, origin: Invocation | ButtonPress, text: str) -> None:
+        try:
+            await self.progress.chat(origin.actor.surface).reply_private(origin, text)
+        except Exception:
+            log.warning("private_reply_failed", exc_info=True)

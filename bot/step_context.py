@@ -1,0 +1,94 @@
+"""What an executing action sees of the engine (the ActionContext of playbooks.actions.base)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from bot.db.records import RunRecord, StepRecord
+from bot.lifecycle import StepStatus
+from playbooks.actions.base import ActionResult
+from playbooks.errors import ActionError, ChatOpsError
+from playbooks.model import Step
+from playbooks.templating import evaluate_condition, render_value
+
+if TYPE_CHECKING:
+    from bot.executor import Executor
+
+__all__ = ["StepContext", "step_view"]
+
+
+def step_view(record: StepRecord, result: ActionResult | None) -> dict[str, Any]:
+    """``steps.ID`` in templates: status flags, the summary, the output and the value."""
+    return {
+        "status": record.status.value,
+        "ok": record.status is StepStatus.SUCCEEDED,
+        "failed": record.status is StepStatus.FAILED,
+        "skipped": record.status is StepStatus.SKIPPED,
+        "summary": record.summary,
+        "output": record.output,
+        "error": record.error,
+        "value": result.value if result else None,
+        "data": dict(result.data) if result else {},
+    }
+
+
+class StepContext:
+    """One step's view of the engine."""
+
+    def __init__(
+        self, *, executor: Executor, run: RunRecord, step: Step, variables: dict[str, Any]
+    ) -> None:
+        self._executor = executor
+        self._run = run
+        self._step = step
+        self._variables = variables
+
+    @property
+    def run_id(self) -> int:
+        return self._run.id
+
+    @property
+    def step_id(self) -> str:
+        return self._step.id
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self._executor.http
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return self._executor.environ
+
+    async def sleep(self, seconds: float) -> None:
+        await self._executor.clock.sleep(seconds)
+
+    def evaluate(self, expression: str, extra: Mapping[str, Any]) -> Any:
+        return evaluate_condition(expression, {**self._variables, **extra})
+
+    async def run_action(self, spec: Mapping[str, Any]) -> ActionResult:
+        name = spec.get("action")
+        action = self._executor.registry.get(str(name))
+        if action is None:
+            raise ActionError(f"unknown action `{name}`")
+        raw = {k: v for k, v in spec.items() if k != "action"}
+        eager = {k: v for k, v in raw.items() if k not in action.lazy_args}
+        lazy = {k: v for k, v in raw.items() if k in action.lazy_args}
+        try:
+            args = action.parse({**render_value(eager, self._variables), **lazy})
+        except ChatOpsError:
+            raise
+        except ValueError as exc:  # pydantic's ValidationError
+            raise ActionError(f"bad arguments for `{name}`: {exc}") from exc
+        return await action.execute(args, self)
+
+    async def notify(self, text: str, channel: str | None) -> str:
+        return await self._executor.observer.notify(self._run, text, channel)
+
+    async def run_playbook(self, name: str, params: Mapping[str, Any]) -> ActionResult:
+        return await self._executor.run_child(self._run, self._step, name, params)
+
+    def sql_url(self, connection: str) -> str:
+        return self._executor.sql_url(connection)

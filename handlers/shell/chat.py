@@ -1,0 +1,111 @@
+"""The console surface's Chat: keeps a transcript and prints it as it grows."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.chat import Button, ButtonPress, Card, Invocation, MessageRef, Place
+from handlers.shell.render import render_buttons, render_card, render_card_update
+
+__all__ = ["SURFACE", "ShellChat", "ShellMessage"]
+
+SURFACE = "shell"
+
+
+@dataclass
+class ShellMessage:
+    """One thing the bot said in the console."""
+
+    id: str
+    kind: str  # card | thread | message | private | reply
+    channel: str
+    text: str
+    card: Card | None = None
+    thread_of: str | None = None
+    buttons: list[Button] = field(default_factory=list)
+    to_user: str | None = None
+    edits: int = 0
+
+
+class ShellChat:
+    """A Chat whose channels are in-memory; ``write`` receives each line to show."""
+
+    surface = SURFACE
+
+    def __init__(self, write: Callable[[str], None] = print) -> None:
+        self._write = write
+        self._ids = itertools.count(1)
+        self._session = secrets.token_hex(3)
+        self.messages: list[ShellMessage] = []
+        self.by_id: dict[str, ShellMessage] = {}
+
+    def _next_id(self) -> str:
+        # Unique across console processes sharing a store: a card posted by an earlier
+        # process must never be mistaken for one of ours.
+        return f"{self._session}.{next(self._ids)}"
+
+    def _add(self, message: ShellMessage, lines: list[str]) -> MessageRef:
+        self.messages.append(message)
+        self.by_id[message.id] = message
+        for line in lines:
+            self._write(line)
+        return MessageRef(SURFACE, message.channel, message.id, message.thread_of)
+
+    async def post_card(self, place: Place, card: Card) -> MessageRef:
+        message = ShellMessage(
+            self._next_id(), "card", place.channel, card.text(), card, buttons=card.buttons
+        )
+        return self._add(message, render_card(card))
+
+    async def update_card(self, ref: MessageRef, card: Card) -> None:
+        message = self.by_id.get(ref.message_id)
+        if message is None:  # posted by an earlier console process: show it afresh
+            await self.post_card(Place(SURFACE, ref.channel), card)
+            return
+        if message.card == card:
+            return  # nothing visible changed
+        message.card, message.text, message.buttons = card, card.text(), card.buttons
+        message.edits += 1
+        self._write(render_card_update(card))
+
+    async def post_in_thread(
+        self, ref: MessageRef, text: str, buttons: list[Button] | None = None
+    ) -> MessageRef:
+        parent = self.by_id.get(ref.message_id)
+        if parent is not None and parent.card is not None and parent.card.run_id:
+            run = f"#{parent.card.run_id}"
+        else:
+            run = f"message {ref.message_id}"
+        message = ShellMessage(
+            self._next_id(),
+            "thread",
+            ref.channel,
+            text,
+            thread_of=ref.message_id,
+            buttons=list(buttons or []),
+        )
+        lines = [f"  ↳ [{run}] {text}"]
+        if buttons:
+            lines.append(f"      {render_buttons(buttons)}")
+        return self._add(message, lines)
+
+    async def post_message(self, place: Place, text: str) -> MessageRef:
+        message = ShellMessage(self._next_id(), "message", place.channel, text)
+        return self._add(message, [f"[#{place.name or place.channel}] {text}"])
+
+    async def reply_private(self, to: Invocation | ButtonPress, text: str) -> None:
+        message = ShellMessage(
+            self._next_id(), "private", to.place.channel, text, to_user=to.actor.id
+        )
+        first, *rest = text.split("\n")
+        self._add(message, [f"🔒 (to {to.actor.id}) {first}", *(f"   {line}" for line in rest)])
+
+    def mention(self, identity: str) -> str:
+        return f"@{identity}"
+
+    async def reply(self, to: Invocation | ButtonPress, text: str) -> None:
+        message = ShellMessage(self._next_id(), "reply", to.place.channel, text)
+        self._add(message, text.split("\n"))

@@ -1,0 +1,213 @@
+"""A modal that asks for a playbook's params when the command left required ones out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    InputBlock,
+    Option,
+    PlainTextInputElement,
+    StaticMultiSelectElement,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from playbooks.model import ParamSpec, ParamType, Playbook
+from playbooks.params import coerce_param
+
+__all__ = [
+    "CALLBACK_ID",
+    "DENY_CALLBACK_ID",
+    "DenyContext",
+    "ModalContext",
+    "denial_reason",
+    "deny_modal",
+    "field_errors",
+    "params_modal",
+    "submitted_params",
+]
+
+CALLBACK_ID = "chatops.params"
+DENY_CALLBACK_ID = "chatops.deny"
+_REASON_BLOCK = "reason"
+_BLOCK_PREFIX = "param."
+_ACTION = "value"
+_MAX_OPTIONS = 100  # Block Kit's limit for a static select
+
+
+@dataclass(frozen=True)
+class ModalContext:
+    """What the submission needs to start the run where the command was typed."""
+
+    playbook: str
+    channel: str
+    channel_name: str
+    thread: str | None
+    dry_run: bool
+
+    def encode(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def decode(cls, text: str) -> ModalContext:
+        data = json.loads(text)
+        return cls(
+            playbook=str(data["playbook"]),
+            channel=str(data["channel"]),
+            channel_name=str(data.get("channel_name", "")),
+            thread=data.get("thread"),
+            dry_run=bool(data.get("dry_run", False)),
+        )
+
+
+def params_modal(playbook: Playbook, given: Mapping[str, str], context: ModalContext) -> View:
+    """The form: one input per param, pre-filled with what was typed or the default."""
+    blocks: list[Block] = [
+        _input(name, spec, given.get(name)) for name, spec in list(playbook.params.items())[:50]
+    ]
+    return View(
+        type="modal",
+        callback_id=CALLBACK_ID,
+        title=_clip(playbook.display_title, 24),
+        submit="Dry run" if context.dry_run else "Post run card",
+        close="Cancel",
+        private_metadata=context.encode(),
+        blocks=blocks,
+    )
+
+
+def submitted_params(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """``view.state.values`` of a submission as ``key=value`` strings, as if typed."""
+    params: dict[str, str] = {}
+    for block_id, actions in values.items():
+        if not block_id.startswith(_BLOCK_PREFIX):
+            continue
+        state = actions.get(_ACTION) or {}
+        if state.get("type") == "multi_static_select":
+            chosen = [o["value"] for o in state.get("selected_options") or []]
+            if chosen:
+                params[block_id.removeprefix(_BLOCK_PREFIX)] = ",".join(chosen)
+        elif state.get("type") == "static_select":
+            option = state.get("selected_option")
+            if option:
+                params[block_id.removeprefix(_BLOCK_PREFIX)] = str(option["value"])
+        elif state.get("value") not in (None, ""):
+            params[block_id.removeprefix(_BLOCK_PREFIX)] = str(state["value"])
+    return params
+
+
+def field_errors(playbook: Playbook, params: Mapping[str, str]) -> dict[str, str]:
+    """Per-input errors Slack shows under each field (empty when all are fine)."""
+    errors: dict[str, str] = {}
+    for name, spec in playbook.params.items():
+        if name not in params:
+            if spec.required and spec.default is None:
+                errors[_BLOCK_PREFIX + name] = "Required."
+            continue
+        try:
+            coerce_param(spec, params[name])
+        except ValueError as exc:
+            errors[_BLOCK_PREFIX + name] = _clip(str(exc), 150)
+    return errors
+
+
+def _input(name: str, spec: ParamSpec, typed: str | None) -> InputBlock:
+    initial = typed if typed is not None else _text(spec.default)
+    element: Any
+    if spec.choices and spec.type is ParamType.LIST:
+        options = [Option(text=str(c), value=str(c)) for c in spec.choices][:_MAX_OPTIONS]
+        chosen = set((initial or "").split(",")) if initial else set()
+        element = StaticMultiSelectElement(
+            action_id=_ACTION,
+            options=options,
+            initial_options=[o for o in options if o.value in chosen] or None,
+        )
+    elif spec.choices or spec.type is ParamType.BOOLEAN:
+        choices = spec.choices if spec.choices else ["true", "false"]
+        options = [Option(text=str(c), value=str(c)) for c in choices][:_MAX_OPTIONS]
+        element = StaticSelectElement(
+            action_id=_ACTION,
+            options=options,
+            initial_option=next((o for o in options if o.value == initial), None),
+        )
+    else:
+        element = PlainTextInputElement(action_id=_ACTION, initial_value=initial or None)
+    label = f"{name} ({spec.type.value})"
+    return InputBlock(
+        block_id=_BLOCK_PREFIX + name,
+        label=_clip(label, 2000),
+        element=element,
+        optional=not (spec.required and spec.default is None),
+        hint=_clip(spec.description, 2000) if spec.description else None,
+    )
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class DenyContext:
+    """The Deny button that opened the reason form, and where its answer goes."""
+
+    action_id: str
+    value: str
+    channel: str
+    message_ts: str
+    thread: str | None
+    response_url: str | None
+
+    def encode(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def decode(cls, text: str) -> DenyContext:
+        data = json.loads(text)
+        return cls(
+            action_id=str(data["action_id"]),
+            value=str(data["value"]),
+            channel=str(data["channel"]),
+            message_ts=str(data.get("message_ts", "")),
+            thread=data.get("thread"),
+            response_url=data.get("response_url"),
+        )
+
+
+def deny_modal(run_label: str, context: DenyContext) -> View:
+    """Deny asks why (optionally); the reason goes on the card, the thread and the audit log."""
+    return View(
+        type="modal",
+        callback_id=DENY_CALLBACK_ID,
+        title=_clip(f"Deny {run_label}", 24),
+        submit="Deny",
+        close="Back",
+        private_metadata=context.encode(),
+        blocks=[
+            InputBlock(
+                block_id=_REASON_BLOCK,
+                label="Why? (optional, shown to the requester)",
+                element=PlainTextInputElement(action_id=_ACTION, multiline=True, max_length=500),
+                optional=True,
+            )
+        ],
+    )
+
+
+def denial_reason(values: Mapping[str, Mapping[str, Any]]) -> str:
+    state = (values.get(_REASON_BLOCK) or {}).get(_ACTION) or {}
+    return str(state.get("value") or "").strip()

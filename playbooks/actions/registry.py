@@ -1,0 +1,75 @@
+"""The action types a playbook may name: the built-in ones plus the ``chatops.actions`` plugins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+import structlog
+
+from playbooks.actions.base import Action
+from playbooks.errors import PlaybookError
+
+__all__ = ["ENTRY_POINT_GROUP", "ActionRegistry", "builtin_actions"]
+
+ENTRY_POINT_GROUP = "chatops.actions"
+log = structlog.get_logger(__name__)
+
+
+def builtin_actions() -> list[Action[Any]]:
+    # Imported here so that importing the registry stays cheap for tools that only lint.
+    from playbooks.actions.http import HttpAction
+    from playbooks.actions.notify import NotifyAction
+    from playbooks.actions.playbook import PlaybookAction
+    from playbooks.actions.poll import PollAction
+    from playbooks.actions.prometheus import PrometheusAction
+    from playbooks.actions.shell import ShellAction
+    from playbooks.actions.sql import SqlAction
+    from playbooks.actions.wait import WaitAction
+
+    return [
+        HttpAction(),
+        ShellAction(),
+        SqlAction(),
+        PrometheusAction(),
+        WaitAction(),
+        PollAction(),
+        NotifyAction(),
+        PlaybookAction(),
+    ]
+
+
+class ActionRegistry(Mapping[str, Action[Any]]):
+    """Action types by name."""
+
+    def __init__(self, actions: Iterable[Action[Any]]) -> None:
+        self._by_name: dict[str, Action[Any]] = {}
+        for action in actions:
+            if action.name in self._by_name:
+                raise PlaybookError(f"two action types are named `{action.name}`")
+            self._by_name[action.name] = action
+
+    @classmethod
+    def default(cls) -> ActionRegistry:
+        """Built-in actions plus every installed plugin."""
+        actions = builtin_actions()
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            plugin = entry.load()
+            instance = plugin() if isinstance(plugin, type) else plugin
+            if not isinstance(instance, Action):
+                raise PlaybookError(
+                    f"entry point {entry.name} = {entry.value} is not a chatops Action"
+                )
+            log.info("action_plugin_loaded", action=instance.name, source=entry.value)
+            actions.append(instance)
+        return cls(actions)
+
+    def __getitem__(self, name: str) -> Action[Any]:
+        return self._by_name[name]
+
+    def __iter__(self) -> Any:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)

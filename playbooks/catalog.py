@@ -1,0 +1,99 @@
+"""The catalog: every playbook by name, loaded from the built-in folder and extra folders."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from playbooks.actions.registry import ActionRegistry
+from playbooks.errors import PlaybookFileError, UnknownPlaybookError
+from playbooks.lint import lint_catalog, parse_playbook
+from playbooks.model import Playbook
+
+__all__ = ["BUILTIN_DIR", "Catalog", "CatalogLoad"]
+
+BUILTIN_DIR = Path(__file__).parent / "catalog"
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class CatalogLoad:
+    """What loading found: the playbooks that are valid and every problem, file by file."""
+
+    playbooks: dict[str, Playbook] = field(default_factory=dict)
+    problems: list[PlaybookFileError] = field(default_factory=list)
+
+
+class Catalog:
+    """Playbooks by name. Build one with :meth:`load`."""
+
+    def __init__(self, playbooks: Iterable[Playbook]) -> None:
+        self._by_name = {p.name: p for p in playbooks}
+
+    @staticmethod
+    def scan(
+        dirs: Sequence[Path], registry: ActionRegistry, *, include_builtin: bool = True
+    ) -> CatalogLoad:
+        """Parse and lint every ``*.yaml``/``*.yml`` under the folders; never raises on a file."""
+        result = CatalogLoad()
+        folders = [BUILTIN_DIR, *dirs] if include_builtin else list(dirs)
+        for folder in folders:
+            if not folder.is_dir():
+                result.problems.append(
+                    PlaybookFileError(str(folder), None, None, "playbook folder does not exist")
+                )
+                continue
+            for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+                try:
+                    playbook, problems = parse_playbook(path, registry)
+                except PlaybookFileError as exc:
+                    result.problems.append(exc)
+                    continue
+                result.problems.extend(problems)
+                if problems or playbook is None:
+                    continue
+                if playbook.name in result.playbooks:
+                    log.info(
+                        "playbook_overridden",
+                        name=playbook.name,
+                        previous=result.playbooks[playbook.name].source,
+                        by=str(path),
+                    )
+                result.playbooks[playbook.name] = playbook
+        result.problems.extend(lint_catalog(result.playbooks))
+        return result
+
+    @classmethod
+    def load(
+        cls, dirs: Sequence[Path], registry: ActionRegistry, *, include_builtin: bool = True
+    ) -> Catalog:
+        """The catalog, or the first problem found raised as PlaybookFileError."""
+        found = cls.scan(dirs, registry, include_builtin=include_builtin)
+        if found.problems:
+            raise found.problems[0]
+        return cls(found.playbooks.values())
+
+    def get(self, name: str) -> Playbook:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownPlaybookError(name, self.suggest(name)) from None
+
+    def suggest(self, name: str) -> list[str]:
+        """Up to three known names closest to ``name``."""
+        close = difflib.get_close_matches(name, self._by_name, n=3, cutoff=0.5)
+        prefixed = [n for n in self._by_name if n.startswith(name) and n not in close]
+        return (close + prefixed)[:3]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self) -> Iterator[Playbook]:
+        return iter(sorted(self._by_name.values(), key=lambda p: p.name))
+
+    def __len__(self) -> int:
+        return len(self._by_name)

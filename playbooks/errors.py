@@ -1,0 +1,77 @@
+"""The error tree shared by every layer.
+
+Every error a user can cause carries a ``reason`` that chat surfaces show as-is.
+
+    ChatOpsError                      root; ``reason`` is safe to show a user
+    ├── PlaybookError                 a playbook file or catalog problem
+    │   ├── PlaybookFileError         YAML or schema error, with file, line and field
+    │   └── UnknownPlaybookError      no playbook of that name (with suggestions)
+    ├── ParamError                    a parameter value a user typed is wrong
+    ├── TemplateError                 a template failed to render or is unsafe
+    └── ActionError                   a step's action failed (target down, bad status …)
+        └── ActionTimeoutError        the step ran past its timeout
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActionError",
+    "ActionTimeoutError",
+    "ChatOpsError",
+    "ParamError",
+    "PlaybookError",
+    "PlaybookFileError",
+    "TemplateError",
+    "UnknownPlaybookError",
+]
+
+
+class ChatOpsError(Exception):
+    """Root of every error the project raises on purpose."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PlaybookError(ChatOpsError):
+    """A playbook or the catalog is wrong."""
+
+
+class PlaybookFileError(PlaybookError):
+    """A playbook file failed to parse or validate; ``reason`` names file, line and field."""
+
+    def __init__(self, path: str, line: int | None, field: str | None, problem: str) -> None:
+        where = path if line is None else f"{path}:{line}"
+        what = f"{field}: {problem}" if field else problem
+        super().__init__(f"{where}: {what}")
+        self.path = path
+        self.line = line
+        self.field = field
+        self.problem = problem
+
+
+class UnknownPlaybookError(PlaybookError):
+    """No playbook of that name; ``suggestions`` holds the closest names."""
+
+    def __init__(self, name: str, suggestions: list[str]) -> None:
+        hint = f" Did you mean {', '.join(f'`{s}`' for s in suggestions)}?" if suggestions else ""
+        super().__init__(f"Unknown playbook `{name}`.{hint} Try `/playbook list`.")
+        self.name = name
+        self.suggestions = suggestions
+
+
+class ParamError(ChatOpsError):
+    """One or more parameter values are missing or invalid."""
+
+
+class TemplateError(ChatOpsError):
+    """A template could not be rendered."""
+
+
+class ActionError(ChatOpsError):
+    """A step's action failed; ``reason`` says why in a line."""
+
+
+class ActionTimeoutError(ActionError):
+    """A step ran past its timeout."""

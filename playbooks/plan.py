@@ -1,0 +1,227 @@
+"""Dry runs: what each step of a playbook would do with given params, and what it would cost.
+
+Everything here is pure: no action is executed and no request is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from playbooks.actions.registry import ActionRegistry
+from playbooks.durations import parse_duration
+from playbooks.errors import ParamError, PlaybookError, TemplateError
+from playbooks.model import ApprovalPolicy, Playbook, Step
+from playbooks.params import resolve_params
+from playbooks.templating import (
+    DeferredValue,
+    EnvView,
+    SecretsView,
+    UndecidedInDryRun,
+    evaluate_condition,
+    render_value,
+)
+
+__all__ = [
+    "Estimate",
+    "Plan",
+    "PlannedStep",
+    "approval_required",
+    "build_plan",
+    "plan_variables",
+]
+
+# A chain of sub-playbooks deeper than this is surely a mistake the linter missed.
+_MAX_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float = 0.0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: Estimate) -> Estimate:
+        return Estimate(self.seconds + other.seconds, self.cost_usd + other.cost_usd)
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    id: str
+    text: str
+    condition: str | None = None
+    problem: str | None = None
+    gated: bool = False  # the step has its own approval gate
+
+
+@dataclass(frozen=True)
+class Plan:
+    playbook: Playbook
+    params: Mapping[str, Any]
+    steps: list[PlannedStep]
+    rollback: list[PlannedStep]
+    estimate: Estimate
+    needs_approval: bool
+    problems: list[str] = field(default_factory=list)
+
+
+def plan_variables(params: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Template variables for a dry run: results of steps are deferred, secrets stay hidden."""
+    return {
+        "params": dict(params),
+        "steps": DeferredValue("steps"),
+        "run": DeferredValue("run"),
+        "env": EnvView(environ),
+        "secrets": SecretsView(environ, reveal=False),
+    }
+
+
+def build_plan(
+    playbook: Playbook,
+    given: Mapping[str, Any],
+    registry: ActionRegistry,
+    playbooks: Mapping[str, Playbook],
+    environ: Mapping[str, str],
+) -> Plan:
+    """The dry-run plan of ``playbook`` with the user's ``given`` params (ParamError if bad)."""
+    params = resolve_params(playbook, given)
+    variables = plan_variables(params, environ)
+    steps = [plan_step(step, variables, registry) for step in playbook.steps]
+    rollback = [plan_step(step, variables, registry) for step in playbook.rollback]
+    problems = [f"{s.id}: {s.problem}" for s in [*steps, *rollback] if s.problem]
+    try:
+        estimate = estimate_playbook(playbook, params, registry, playbooks, environ, depth=0)
+    except (TemplateError, ParamError, PlaybookError) as exc:
+        problems.append(f"estimate: {exc.reason}")
+        estimate = Estimate()
+    return Plan(
+        playbook=playbook,
+        params=params,
+        steps=steps,
+        rollback=rollback,
+        estimate=estimate,
+        needs_approval=approval_required(playbook.approval, params),
+        problems=problems,
+    )
+
+
+def approval_required(policy: ApprovalPolicy | None, params: Mapping[str, Any]) -> bool:
+    """Whether ``policy`` asks for approval with these params."""
+    if policy is None:
+        return False
+    return evaluate_condition(policy.required, {"params": dict(params)})
+
+
+def plan_step(step: Step, variables: Mapping[str, Any], registry: ActionRegistry) -> PlannedStep:
+    """The dry-run line of one step; a template or argument problem is reported, not raised."""
+    condition = step.when.strip() if step.when else None
+    action = registry.get(step.action)
+    if action is None:
+        return PlannedStep(step.id, step.action, condition, f"unknown action `{step.action}`")
+    raw = {k: v for k, v in step.with_.items() if k not in action.lazy_args}
+    try:
+        rendered = render_value(raw, variables)
+    except UndecidedInDryRun:
+        # Branches on an earlier step's result: show the arguments as written.
+        rendered = raw
+    except TemplateError as exc:
+        return PlannedStep(step.id, step.name or step.action, condition, exc.reason)
+    lazy = {k: v for k, v in step.with_.items() if k in action.lazy_args}
+    try:
+        text = action.plan(action.parse({**rendered, **lazy}))
+    except ValidationError as exc:
+        if _contains_deferred(rendered):
+            # Depends on an earlier step's result: show the arguments as written.
+            text = f"{step.action} " + ", ".join(f"{k}={v}" for k, v in rendered.items())
+        else:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"])
+            return PlannedStep(step.id, step.action, condition, f"with.{where}: {first['msg']}")
+    if step.name:
+        text = f"{step.name}: {text}"
+    return PlannedStep(step.id, text, condition, gated=step.approval is not None)
+
+
+def estimate_playbook(
+    playbook: Playbook,
+    params: Mapping[str, Any],
+    registry: ActionRegistry,
+    playbooks: Mapping[str, Playbook],
+    environ: Mapping[str, str],
+    *,
+    depth: int,
+) -> Estimate:
+    """Upper bound of a run's duration and cost.
+
+    The playbook's own ``estimate`` when it declares one, else the sum of its steps' own
+    worst cases (waits, poll timeouts); plus every sub-playbook's estimate, conditional
+    ones included.
+    """
+    if depth > _MAX_DEPTH:
+        raise PlaybookError(f"sub-playbooks nest deeper than {_MAX_DEPTH} levels")
+    variables = plan_variables(params, environ)
+    own = _declared_estimate(playbook, variables)
+    if own is None:
+        own = Estimate(seconds=sum(_step_seconds(s, variables, registry) for s in playbook.steps))
+    total = own
+    for step in playbook.steps:
+        if step.action != "playbook":
+            continue
+        try:
+            rendered = render_value(step.with_, variables)
+        except UndecidedInDryRun:
+            continue  # which sub-playbook, or with what, depends on an earlier result
+        child = playbooks.get(str(rendered.get("name")))
+        if child is None:
+            continue
+        given = rendered.get("params", {})
+        if given is None:
+            given = {}
+        if not isinstance(given, Mapping):
+            continue  # all of them come from an earlier step: nothing to estimate yet
+        # A value from an earlier step (`steps.x.output`) is only known at run time: it is
+        # not wrong, so estimate with the child's default for it.
+        deferred = {k for k, v in given.items() if k in child.params and _contains_deferred(v)}
+        if any(child.params[k].required for k in deferred):
+            continue  # without its required value there is nothing to estimate yet
+        child_params = resolve_params(child, {k: v for k, v in given.items() if k not in deferred})
+        total += estimate_playbook(
+            child, child_params, registry, playbooks, environ, depth=depth + 1
+        )
+    return total
+
+
+def _declared_estimate(playbook: Playbook, variables: Mapping[str, Any]) -> Estimate | None:
+    declared = playbook.estimate
+    if not declared.duration and not declared.cost_usd:
+        return None
+    seconds = parse_duration(render_value(declared.duration, variables))
+    cost = render_value(declared.cost_usd, variables)
+    try:
+        return Estimate(seconds, float(cost))
+    except (TypeError, ValueError):
+        raise TemplateError(f"estimate.cost_usd rendered to {cost!r}, not a number") from None
+
+
+def _step_seconds(step: Step, variables: Mapping[str, Any], registry: ActionRegistry) -> float:
+    action = registry.get(step.action)
+    if action is None or step.action == "playbook":
+        return 0.0
+    raw = {k: v for k, v in step.with_.items() if k not in action.lazy_args}
+    lazy = {k: v for k, v in step.with_.items() if k in action.lazy_args}
+    try:
+        return action.estimate_seconds(action.parse({**render_value(raw, variables), **lazy}))
+    except (TemplateError, ValidationError):
+        return 0.0
+
+
+def _contains_deferred(value: Any) -> bool:
+    if isinstance(value, DeferredValue):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_deferred(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_deferred(v) for v in value)
+    return isinstance(value, str) and "<steps." in value

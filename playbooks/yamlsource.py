@@ -1,0 +1,110 @@
+"""Load YAML keeping where every value came from, so errors can name a file and line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from playbooks.errors import PlaybookFileError
+
+__all__ = ["LocatedYaml", "dotted_field", "load_yaml", "validation_problems"]
+
+Loc = tuple[str | int, ...]
+
+# pydantic names a union member in error locations: "list[int]", "function-before[parse(), float]".
+_UNION_TAG = re.compile(
+    r"^(?:list|dict|set|frozenset|tuple|literal|function-(?:before|after|wrap|plain))\[.*\]$"
+)
+
+
+@dataclass
+class LocatedYaml:
+    """A parsed document and the 1-based line of each path in it (``("steps", 0, "id")``)."""
+
+    path: str
+    data: Any
+    lines: dict[Loc, int] = field(default_factory=dict)
+
+    def line_of(self, loc: Sequence[str | int]) -> int | None:
+        """The line of ``loc``, or of its closest enclosing value that has one."""
+        key = tuple(loc)
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key[:-1]
+        return self.lines.get((), None)
+
+
+def load_yaml(path: Path, *, text: str | None = None) -> LocatedYaml:
+    """Parse ``path`` (or ``text`` said to come from it); PlaybookFileError on bad YAML."""
+    shown = str(path)
+    try:
+        source = path.read_text(encoding="utf-8") if text is None else text
+    except OSError as exc:
+        raise PlaybookFileError(shown, None, None, f"cannot read: {exc.strerror}") from exc
+    try:
+        node = yaml.compose(source, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise PlaybookFileError(shown, line, None, f"invalid YAML: {exc.problem}") from exc
+    except yaml.YAMLError as exc:
+        raise PlaybookFileError(shown, None, None, f"invalid YAML: {exc}") from exc
+    located = LocatedYaml(shown, None)
+    if node is not None:
+        located.data = _construct(node, (), located.lines, shown)
+    return located
+
+
+def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: str) -> Any:
+    lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.SafeLoader(" ").construct_object(key_node)  # scalars only in keys
+            if key in result:
+                raise PlaybookFileError(
+                    path,
+                    key_node.start_mark.line + 1,
+                    dotted_field((*loc, str(key))),
+                    "this key appears twice",
+                )
+            child: Loc = (*loc, key)
+            result[key] = _construct(value_node, child, lines, path)
+            lines[child] = key_node.start_mark.line + 1
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*loc, i), lines, path) for i, item in enumerate(node.value)]
+    return yaml.SafeLoader(" ").construct_object(node)
+
+
+def validation_problems(
+    located: LocatedYaml, error: ValidationError, *, prefix: Loc = ()
+) -> list[PlaybookFileError]:
+    """Each pydantic error as a PlaybookFileError naming the line and the dotted field."""
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = (*prefix, *(part for part in item["loc"] if not _is_union_tag(part)))
+        # "Value error, " is pydantic's wording, not ours: the user needs only the reason.
+        message = item["msg"].removeprefix("Value error, ")
+        dotted = dotted_field(loc) or None
+        problems.append(PlaybookFileError(located.path, located.line_of(loc), dotted, message))
+    return problems
+
+
+def dotted_field(loc: Sequence[str | int]) -> str:
+    """A location as a user reads it: ``("steps", 0, "with", "url")`` → ``steps[0].with.url``."""
+    return ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[")
+
+
+def _is_union_tag(part: str | int) -> bool:
+    # pydantic adds the member type's name ("bool", "str") to union error locations.
+    return isinstance(part, str) and (
+        part in {"bool", "str", "float", "int"} or bool(_UNION_TAG.match(part))
+    )

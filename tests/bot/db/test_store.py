@@ -1,0 +1,693 @@
+"""The store, run on SQLite and PostgreSQL alike (see tests/support/databases.py).
+
+On SQLite the engine has one connection, so concurrent calls queue up; the race tests are
+real races on PostgreSQL, where the gathered calls run on separate connections at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import QueuePool
+
+from bot.chat import Actor, Place
+from bot.db.engine import create_engine
+from bot.db.migrate import HEAD, current_revision, head_revision, upgrade
+from bot.db.records import RunRecord
+from bot.db.store import Store
+from bot.lifecycle import RunStatus, StepStatus
+
+ALICE = Actor("slack", "U0ALICE", "Alice")
+BOB = Actor("slack", "U0BOB", "Bob")
+CAROL = Actor("telegram", "42", "Carol")
+OPS = Place("slack", "C0OPS", None, "ops")
+REPLICA = "replica-1"
+
+
+class Clock:
+    """A clock the test moves by hand, so durations and timestamps are exact."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+async def new_run(store: Store, playbook: str = "restart-api", **kwargs: Any) -> RunRecord:
+    params = kwargs.pop("params", {"service": "api"})
+    return await store.create_run(
+        playbook=playbook, params=params, actor=ALICE, place=OPS, **kwargs
+    )
+
+
+async def start(store: Store, run_id: int, owner: str = REPLICA) -> RunRecord | None:
+    return await store.transition(
+        run_id,
+        expected={RunStatus.PENDING},
+        to=RunStatus.RUNNING,
+        actor=ALICE.key,
+        surface="slack",
+        owner=owner,
+    )
+
+
+async def kinds(store: Store, run_id: int) -> list[str]:
+    return [event.kind for event in await store.audit_events(run_id=run_id)]
+
+
+async def query(store: Store, sql: str) -> list[tuple[Any, ...]]:
+    async with store.engine.connect() as conn:
+        return [tuple(row) for row in (await conn.execute(text(sql))).all()]
+
+
+def is_postgres(store: Store) -> bool:
+    return store.engine.dialect.name == "postgresql"
+
+
+def assert_raced_on_several_connections(store: Store) -> None:
+    """On PostgreSQL the gathered calls must have had connections of their own at once."""
+    if is_postgres(store):
+        pool = store.engine.pool
+        assert isinstance(pool, QueuePool)
+        assert pool.checkedin() > 1, "the race ran on a single connection"
+
+
+@pytest_asyncio.fixture
+async def clock_store(database_url: str) -> AsyncIterator[tuple[Store, Clock]]:
+    clock = Clock()
+    opened = await Store.open(database_url, clock=clock)
+    try:
+        yield opened, clock
+    finally:
+        await opened.close()
+
+
+# -- migrations -----------------------------------------------------------------------
+
+
+async def test_current_revision_is_head_after_open(store: Store) -> None:
+    assert head_revision() is not None
+    assert await current_revision(store.engine) == head_revision()
+
+
+async def test_upgrading_again_is_a_no_op(store: Store) -> None:
+    run = await new_run(store)
+
+    await upgrade(store.engine)
+    await upgrade(store.engine)
+
+    assert await current_revision(store.engine) == head_revision()
+    assert await store.get_run(run.id) == run
+    assert await query(store, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+
+
+async def test_concurrent_upgrades_of_a_fresh_database_both_succeed(database_url: str) -> None:
+    first, second = create_engine(database_url), create_engine(database_url)
+    try:
+        await asyncio.gather(upgrade(first), upgrade(second))
+        assert await current_revision(first) == head_revision()
+        assert await current_revision(second) == head_revision()
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_postgres_tables_and_alembic_version_land_in_the_test_schema(
+    postgres_url: str,
+) -> None:
+    store = await Store.open(postgres_url)
+    try:
+        [(schema,)] = await query(store, "SELECT current_schema()")
+        assert schema.startswith("chatops_test_")
+        tables = await query(
+            store,
+            "SELECT table_name FROM information_schema.tables "
+            f"WHERE table_schema = '{schema}' ORDER BY table_name",
+        )
+        assert [name for (name,) in tables] == [
+            "alembic_version",
+            "approvals",
+            "audit_events",
+            "processed_events",
+            "runs",
+            "step_results",
+        ]
+    finally:
+        await store.close()
+
+
+# -- runs -----------------------------------------------------------------------------
+
+
+async def test_create_run_is_pending_and_audited_with_its_params(store: Store) -> None:
+    run = await new_run(store, params={"service": "api", "replicas": 3}, dry_run=True)
+
+    assert run.status is RunStatus.PENDING
+    assert run.requested_by == "slack:U0ALICE"
+    assert run.requester_display == "Alice"
+    assert run.place == OPS
+    assert run.version == 0
+    assert run.started_at is None
+    assert run.finished_at is None
+    [event] = await store.audit_events(run_id=run.id)
+    assert event.kind == "run.created"
+    assert event.actor == "slack:U0ALICE"
+    assert event.surface == "slack"
+    assert event.detail == {
+        "playbook": "restart-api",
+        "params": {"service": "api", "replicas": 3},
+        "dry_run": True,
+    }
+
+
+async def test_get_run_reads_back_what_was_created(store: Store) -> None:
+    run = await new_run(store, params={"service": "api", "tags": ["a", "b"]})
+
+    assert await store.get_run(run.id) == run
+    assert await store.get_run(run.id + 1000) is None
+
+
+async def test_list_runs_newest_first_by_playbook_without_children(store: Store) -> None:
+    first = await new_run(store, "restart-api")
+    other = await new_run(store, "rotate-keys")
+    second = await new_run(store, "restart-api")
+    child = await new_run(store, "restart-api", parent_run_id=second.id, parent_step="sub")
+
+    assert [r.id for r in await store.list_runs()] == [second.id, other.id, first.id]
+    assert [r.id for r in await store.list_runs(playbook="restart-api")] == [second.id, first.id]
+    assert [r.id for r in await store.list_runs(limit=2)] == [second.id, other.id]
+    everything = await store.list_runs(top_level_only=False)
+    assert [r.id for r in everything] == [child.id, second.id, other.id, first.id]
+    await start(store, other.id)
+    running = await store.list_runs(statuses={RunStatus.RUNNING})
+    assert [r.id for r in running] == [other.id]
+
+
+async def test_child_runs_lists_a_runs_children_in_order(store: Store) -> None:
+    parent = await new_run(store, "deploy")
+    one = await new_run(store, "migrate", parent_run_id=parent.id, parent_step="db")
+    two = await new_run(store, "warm-cache", parent_run_id=parent.id, parent_step="cache")
+    await new_run(store, "unrelated")
+
+    children = await store.child_runs(parent.id)
+
+    assert [(c.id, c.parent_step) for c in children] == [(one.id, "db"), (two.id, "cache")]
+    assert all(c.parent_run_id == parent.id for c in children)
+    assert await store.child_runs(one.id) == []
+
+
+# -- transitions ----------------------------------------------------------------------
+
+
+async def test_transition_happy_path_sets_times_owner_and_heartbeat(
+    clock_store: tuple[Store, Clock],
+) -> None:
+    store, clock = clock_store
+    run = await new_run(store)
+    clock.advance(10)
+    started_at = clock.now
+
+    running = await start(store, run.id, owner="replica-7")
+
+    assert running is not None
+    assert running.status is RunStatus.RUNNING
+    assert running.owner == "replica-7"
+    assert running.started_at == started_at
+    assert running.heartbeat_at == started_at
+    assert running.finished_at is None
+    assert running.version == run.version + 1
+
+    clock.advance(5)
+    done = await store.transition(
+        run.id,
+        expected={RunStatus.RUNNING},
+        to=RunStatus.SUCCEEDED,
+        actor="system",
+        surface="system",
+        detail={"steps": 1},
+    )
+
+    assert done is not None
+    assert done.status is RunStatus.SUCCEEDED
+    assert done.started_at == started_at
+    assert done.finished_at == clock.now
+    assert done.version == run.version + 2
+    assert await store.get_run(run.id) == done
+    events = await store.audit_events(run_id=run.id)
+    assert [e.kind for e in events] == ["run.created", "run.running", "run.succeeded"]
+    assert events[-1].detail == {"steps": 1}
+
+
+async def test_resuming_an_interrupted_run_keeps_its_start_and_clears_the_error(
+    clock_store: tuple[Store, Clock],
+) -> None:
+    store, clock = clock_store
+    run = await new_run(store)
+    first = await start(store, run.id)
+    assert first is not None
+    clock.advance(60)
+    interrupted = await store.transition(
+        run.id,
+        expected={RunStatus.RUNNING},
+        to=RunStatus.INTERRUPTED,
+        actor="system",
+        surface="system",
+        error="replica-1 stopped heartbeating",
+    )
+    assert interrupted is not None
+    assert interrupted.error == "replica-1 stopped heartbeating"
+
+    clock.advance(60)
+    resumed = await store.transition(
+        run.id,
+        expected={RunStatus.INTERRUPTED},
+        to=RunStatus.RUNNING,
+        actor=BOB.key,
+        surface="slack",
+        owner="replica-2",
+    )
+
+    assert resumed is not None
+    assert resumed.started_at == first.started_at
+    assert resumed.heartbeat_at == clock.now
+    assert resumed.owner == "replica-2"
+    assert resumed.error is None
+    events = await store.audit_events(run_id=run.id)
+    assert events[2].detail == {"error": "replica-1 stopped heartbeating"}
+
+
+async def test_transition_from_a_wrong_status_returns_none_and_changes_nothing(
+    store: Store,
+) -> None:
+    run = await new_run(store)
+    events_before = await store.audit_events(run_id=run.id)
+
+    result = await store.transition(
+        run.id,
+        expected={RunStatus.RUNNING},
+        to=RunStatus.SUCCEEDED,
+        actor="system",
+        surface="system",
+    )
+
+    assert result is None
+    after = await store.get_run(run.id)
+    assert after == run
+    assert after is not None and after.status is RunStatus.PENDING and after.version == 0
+    assert await store.audit_events(run_id=run.id) == events_before
+
+
+async def test_transition_of_an_unknown_run_returns_none(store: Store) -> None:
+    assert await start(store, 999_999) is None
+    assert await store.audit_events() == []
+
+
+async def test_an_illegal_transition_raises_and_changes_nothing(store: Store) -> None:
+    run = await new_run(store)
+
+    with pytest.raises(ValueError, match="succeeded"):
+        await store.transition(
+            run.id,
+            expected={RunStatus.SUCCEEDED},
+            to=RunStatus.RUNNING,
+            actor=ALICE.key,
+            surface="slack",
+        )
+
+    assert await store.get_run(run.id) == run
+    assert await kinds(store, run.id) == ["run.created"]
+
+
+# -- races ----------------------------------------------------------------------------
+
+
+async def test_fifty_concurrent_starts_exactly_one_wins(store: Store) -> None:
+    run = await new_run(store)
+
+    results = await asyncio.gather(*(start(store, run.id, owner=f"r{i}") for i in range(50)))
+
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    # Within one process transitions are group-committed, so this race is settled in one
+    # transaction; the race between processes, on their own connections, is the next test.
+    final = await store.get_run(run.id)
+    assert final is not None
+    assert final.status is RunStatus.RUNNING
+    assert final.owner == winners[0].owner
+    assert final.version == 1
+    assert (await kinds(store, run.id)).count("run.running") == 1
+
+
+async def test_two_replicas_racing_to_start_exactly_one_wins(
+    store: Store, database_url: str
+) -> None:
+    other = await Store.open(database_url)
+    try:
+        runs = [await new_run(store) for _ in range(5)]
+        attempts = [
+            start(replica, run.id, owner=name)
+            for run in runs
+            for _ in range(10)
+            for replica, name in ((store, "replica-a"), (other, "replica-b"))
+        ]
+
+        results = await asyncio.gather(*attempts)
+
+        for run in runs:
+            winners = [r for r in results if r is not None and r.id == run.id]
+            assert len(winners) == 1, f"run {run.id} started {len(winners)} times"
+            final = await other.get_run(run.id)
+            assert final is not None and final.owner == winners[0].owner
+            assert final.version == 1
+            assert (await kinds(store, run.id)).count("run.running") == 1
+    finally:
+        await other.close()
+
+
+async def test_a_cancel_racing_a_start_exactly_one_wins(store: Store, database_url: str) -> None:
+    other = await Store.open(database_url)
+    try:
+        runs = [await new_run(store) for _ in range(10)]
+
+        async def cancel(run_id: int) -> RunRecord | None:
+            return await other.transition(
+                run_id,
+                expected={RunStatus.PENDING},
+                to=RunStatus.CANCELLED,
+                actor=BOB.key,
+                surface="slack",
+            )
+
+        pairs = await asyncio.gather(
+            *(asyncio.gather(start(store, run.id), cancel(run.id)) for run in runs)
+        )
+
+        for run, (started, cancelled) in zip(runs, pairs, strict=True):
+            assert (started is None) != (cancelled is None)
+            winner = started or cancelled
+            assert winner is not None
+            final = await store.get_run(run.id)
+            assert final is not None
+            assert final.status is winner.status
+            assert final.version == 1
+            assert await kinds(store, run.id) == ["run.created", f"run.{winner.status.value}"]
+    finally:
+        await other.close()
+
+
+# -- approvals ------------------------------------------------------------------------
+
+
+async def test_the_same_person_deciding_twice_counts_once(store: Store) -> None:
+    run = await new_run(store)
+
+    first = await store.record_decision(
+        run_id=run.id, step_id="", actor=ALICE, decision="approve", reason="lgtm"
+    )
+    again = await store.record_decision(
+        run_id=run.id, step_id="", actor=ALICE, decision="deny", reason="changed my mind"
+    )
+
+    assert first is not None
+    assert first.actor == "slack:U0ALICE"
+    assert first.actor_name == "Alice"
+    assert first.decision == "approve"
+    assert again is None
+    assert [d.decision for d in await store.decisions(run.id)] == ["approve"]
+    assert (await kinds(store, run.id)).count("approval.approve") == 1
+    assert "approval.deny" not in await kinds(store, run.id)
+
+
+async def test_twenty_concurrent_clicks_by_one_person_are_stored_once(store: Store) -> None:
+    run = await new_run(store)
+
+    results = await asyncio.gather(
+        *(
+            store.record_decision(run_id=run.id, step_id="gate", actor=BOB, decision="approve")
+            for _ in range(20)
+        )
+    )
+
+    assert len([r for r in results if r is not None]) == 1
+    assert_raced_on_several_connections(store)
+    assert len(await store.decisions(run.id)) == 1
+    assert (await kinds(store, run.id)).count("approval.approve") == 1
+
+
+async def test_different_people_are_all_stored_in_order(store: Store) -> None:
+    run = await new_run(store)
+
+    for actor, decision in ((ALICE, "approve"), (BOB, "deny"), (CAROL, "approve")):
+        stored = await store.record_decision(
+            run_id=run.id, step_id="gate", actor=actor, decision=decision
+        )
+        assert stored is not None
+    await store.record_decision(run_id=run.id, step_id="other", actor=ALICE, decision="approve")
+
+    gate = await store.decisions(run.id, "gate")
+    assert [(d.actor, d.decision) for d in gate] == [
+        ("slack:U0ALICE", "approve"),
+        ("slack:U0BOB", "deny"),
+        ("telegram:42", "approve"),
+    ]
+    assert [d.step_id for d in await store.decisions(run.id)] == ["gate", "gate", "gate", "other"]
+
+
+# -- steps ----------------------------------------------------------------------------
+
+
+async def test_start_and_finish_step_record_status_attempts_duration_output(
+    clock_store: tuple[Store, Clock],
+) -> None:
+    store, clock = clock_store
+    run = await new_run(store)
+    await start(store, run.id)
+
+    started_at = await store.start_step(
+        run_id=run.id, step_id="restart", phase="main", position=0, action="http", actor="system"
+    )
+    [running] = await store.steps(run.id)
+    assert running.status is StepStatus.RUNNING
+    assert running.started_at == clock.now
+
+    clock.advance(1.5)
+    finished = await store.finish_step(
+        run_id=run.id,
+        step_id="restart",
+        phase="main",
+        position=0,
+        action="http",
+        status=StepStatus.SUCCEEDED,
+        attempts=2,
+        summary="200 OK",
+        output="restarted 3 pods",
+        error=None,
+        actor="system",
+        started_at=started_at,
+    )
+
+    assert finished.status is StepStatus.SUCCEEDED
+    assert finished.attempts == 2
+    assert finished.duration_ms == 1500
+    assert finished.output == "restarted 3 pods"
+    assert finished.summary == "200 OK"
+    assert finished.finished_at == clock.now
+    assert await store.steps(run.id) == [finished]
+    events = await store.audit_events(run_id=run.id)
+    assert [e.kind for e in events][-1:] == ["step.succeeded"]
+    assert events[-1].detail == {
+        "step": "restart",
+        "phase": "main",
+        "action": "http",
+        "attempts": 2,
+        "duration_ms": 1500,
+        "summary": "200 OK",
+    }
+
+
+async def test_a_step_finished_without_starting_has_no_duration(store: Store) -> None:
+    run = await new_run(store)
+
+    skipped = await store.finish_step(
+        run_id=run.id,
+        step_id="notify",
+        phase="main",
+        position=3,
+        action="notify",
+        status=StepStatus.SKIPPED,
+        attempts=0,
+        summary="condition false",
+        output="",
+        error=None,
+        actor="system",
+    )
+
+    assert skipped.status is StepStatus.SKIPPED
+    assert skipped.duration_ms is None
+    assert skipped.position == 3
+    assert await store.steps(run.id) == [skipped]
+
+
+async def test_restarting_a_step_on_resume_updates_the_same_row(store: Store) -> None:
+    run = await new_run(store)
+    step: dict[str, Any] = {"run_id": run.id, "step_id": "migrate", "phase": "main", "position": 1}
+    await store.start_step(**step, action="sql", actor="system")
+    await store.finish_step(
+        **step,
+        action="sql",
+        status=StepStatus.FAILED,
+        attempts=3,
+        summary="timeout",
+        output="",
+        error="lock timeout",
+        actor="system",
+    )
+
+    await store.start_step(**step, action="sql", actor="system")
+
+    [resumed] = await store.steps(run.id)
+    assert resumed.status is StepStatus.RUNNING
+    assert resumed.error is None
+    assert resumed.finished_at is None
+    assert await query(store, f"SELECT count(*) FROM step_results WHERE run_id = {run.id}") == [
+        (1,)
+    ]
+
+
+async def test_steps_list_main_before_rollback_by_position(store: Store) -> None:
+    run = await new_run(store)
+    for phase, position, step_id in (
+        ("rollback", 1, "undo-b"),
+        ("main", 2, "c"),
+        ("rollback", 0, "undo-a"),
+        ("main", 0, "a"),
+        ("main", 1, "b"),
+    ):
+        await store.start_step(
+            run_id=run.id,
+            step_id=step_id,
+            phase=phase,
+            position=position,
+            action="shell",
+            actor="system",
+        )
+
+    steps = await store.steps(run.id)
+
+    assert [(s.phase, s.step_id) for s in steps] == [
+        ("main", "a"),
+        ("main", "b"),
+        ("main", "c"),
+        ("rollback", "undo-a"),
+        ("rollback", "undo-b"),
+    ]
+
+
+# -- redaction ------------------------------------------------------------------------
+
+
+async def test_a_secret_is_never_stored_in_outputs_errors_or_audit_details(
+    database_url: str,
+) -> None:
+    secret = "hunter2"
+    store = await Store.open(database_url, redact=lambda s: s.replace(secret, "***"))
+    try:
+        run = await new_run(store, params={"password": secret})
+        await start(store, run.id)
+        step: dict[str, Any] = {
+            "run_id": run.id,
+            "step_id": "login",
+            "phase": "main",
+            "position": 0,
+        }
+        await store.start_step(**step, action="shell", actor="system")
+        finished = await store.finish_step(
+            **step,
+            action="shell",
+            status=StepStatus.FAILED,
+            attempts=1,
+            summary=f"login with {secret} failed",
+            output=f"$ login --password {secret}\ndenied",
+            error=f"bad password {secret}",
+            actor="system",
+        )
+        await store.record_decision(
+            run_id=run.id, step_id="", actor=BOB, decision="deny", reason=f"{secret} leaked"
+        )
+        failed = await store.transition(
+            run.id,
+            expected={RunStatus.RUNNING},
+            to=RunStatus.FAILED,
+            actor="system",
+            surface="system",
+            detail={"note": f"password {secret}", "nested": [{"value": secret}]},
+            error=f"step login failed: {secret}",
+        )
+        await store.audit(actor="system", surface="system", kind="note", detail={"x": secret})
+
+        assert finished.output == "$ login --password ***\ndenied"
+        assert failed is not None and failed.error == "step login failed: ***"
+        stored = [
+            *await query(store, "SELECT summary, output, error FROM step_results"),
+            *await query(store, "SELECT error FROM runs"),
+            *await query(store, "SELECT reason FROM approvals"),
+            *await query(store, "SELECT CAST(detail AS TEXT) FROM audit_events"),
+        ]
+        dump = json.dumps(stored, default=str)
+        assert "***" in dump
+        assert secret not in dump
+    finally:
+        await store.close()
+
+
+# -- connectivity ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "unreachable",
+    [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql+psycopg://postgres@127.0.0.1:1/x", id="postgresql"),
+    ],
+)
+async def test_ping_raises_when_the_database_is_unreachable(
+    unreachable: str, tmp_path: Any
+) -> None:
+    if unreachable == "sqlite":
+        unreachable = f"sqlite+aiosqlite:///{tmp_path}/missing/dir/chatops.db"
+    store = await Store.open(unreachable, migrate=False)
+    try:
+        async with asyncio.timeout(20):
+            with pytest.raises(OperationalError):
+                await store.ping()
+    finally:
+        await store.close()
+
+
+async def test_ping_succeeds_on_a_reachable_database(store: Store) -> None:
+    await store.ping()
+
+
+async def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:
+    store = await Store.open(sqlite_url)
+    try:
+        assert await query(store, "PRAGMA journal_mode") == [("wal",)]
+    finally:
+        await store.close()
+
+
+def test_head_constant_matches_the_migrations() -> None:
+    # Start-up skips importing alembic when the database is at HEAD: it must be the real head.
+    assert head_revision() == HEAD

@@ -1,0 +1,226 @@
+"""A bot with the Slack surface on, a fake Slack Web API, and signed requests to it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import httpx
+import pytest_asyncio
+
+from bot.http import build_http_app
+from bot.runtime import Dependencies, open_dependencies
+from bot.service import ChatOpsService
+from bot.settings import Settings
+from handlers.slack.app import SlackSurface
+from tests.support.clock import FastClock
+from tests.support.fake_slack import FakeSlack
+
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+CONFIG = """
+roles:
+  sre-lead: {slack: [S0LEADS]}
+  sre: {slack: [U0ALICE, S0LEADS]}
+engine: {approval_poll_every: 50ms}
+"""
+
+
+RESTART = """
+name: restart-service
+title: Restart a service
+params:
+  service: {type: string, required: true, choices: [api, worker], description: which one}
+  replicas: {type: integer, default: 2, min: 1, max: 10}
+steps:
+  - id: restart
+    action: http
+    with: {method: POST, url: "{{ env.API_URL }}/restart/{{ params.service }}"}
+"""
+
+
+def sign(body: bytes, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    """Headers of Slack's v0 request signature for ``body``."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    base = b"v0:" + ts.encode() + b":" + body
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+class SlackBot:
+    """Sends what Slack would send to ``POST /slack/events`` and waits for the work to end."""
+
+    def __init__(
+        self,
+        deps: Dependencies,
+        service: ChatOpsService,
+        surface: SlackSurface,
+        client: httpx.AsyncClient,
+        fake: FakeSlack,
+    ) -> None:
+        self.deps, self.service, self.surface, self.client, self.fake = (
+            deps,
+            service,
+            surface,
+            client,
+            fake,
+        )
+        self._responses = 0
+
+    async def post(self, body: bytes, content_type: str, **headers: str) -> httpx.Response:
+        return await self.client.post(
+            "/slack/events",
+            content=body,
+            headers={"Content-Type": content_type, **sign(body), **headers},
+        )
+
+    async def command(
+        self, text: str, *, user: str = "U0ALICE", name: str = "alice", command: str = "/playbook"
+    ) -> httpx.Response:
+        form = dict(parse_qsl((FIXTURES / "slack-slash-command.form").read_text().strip()))
+        self._responses += 1
+        form |= {
+            "text": text,
+            "user_id": user,
+            "user_name": name,
+            "command": command,
+            "response_url": self.fake.response_url(self._responses),
+        }
+        response = await self.post(urlencode(form).encode(), "application/x-www-form-urlencoded")
+        await self.settle()
+        return response
+
+    async def click(
+        self,
+        label: str,
+        run_id: int,
+        *,
+        user: str,
+        step: str | None = None,
+        button: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    ) -> httpx.Response:
+        """Press the newest button ``label`` of run ``run_id`` the bot rendered, as ``user``
+        (or ``button``, one found earlier: a stale copy still on someone's screen)."""
+        message, element = button or self.find_button(label, run_id, step)
+        payload = json.loads((FIXTURES / "slack-block-actions.json").read_text())
+        self._responses += 1
+        name = user.removeprefix("U0").lower()
+        payload["user"] = {"id": user, "username": name, "name": name}
+        payload["container"]["message_ts"] = message["ts"]
+        if message.get("thread_ts"):
+            payload["container"]["thread_ts"] = message["thread_ts"]
+        payload["message"] = {"ts": message["ts"], "thread_ts": message.get("thread_ts")}
+        payload["response_url"] = self.fake.response_url(self._responses)
+        payload["actions"] = [
+            {
+                "action_id": element["action_id"],
+                "block_id": "card-actions",
+                "text": element["text"],
+                "value": element["value"],
+                "type": "button",
+                "action_ts": "1732270005.123456",
+            }
+        ]
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        response = await self.post(body, "application/x-www-form-urlencoded")
+        await self.settle()
+        return response
+
+    def find_button(
+        self, label: str, run_id: int, step: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        for message in reversed(self.fake.messages("C0INCIDENTS")):
+            for block in message.get("blocks") or []:
+                for element in block.get("elements") or []:
+                    if element.get("type") != "button" or element["text"]["text"] != label:
+                        continue
+                    run, _, button_step = element["value"].partition(":")
+                    if int(run) == run_id and (step is None or button_step == step):
+                        return message, element
+        raise AssertionError(f"no {label} button for run #{run_id} in #incidents")
+
+    async def settle(self) -> None:
+        """Wait for acknowledged work, then for runs it started."""
+        await self.surface.idle()
+        await self.service.wait_idle()
+        await self.surface.idle()
+
+    async def submit(
+        self, view: dict[str, Any], values: dict[str, Any], user: str
+    ) -> httpx.Response:
+        """Submit the modal ``view`` (as views.open received it) with ``values``."""
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T0001", "domain": "example"},
+            "user": {"id": user, "username": user.removeprefix("U0").lower(), "team_id": "T0001"},
+            "api_app_id": "A0APP",
+            "view": {
+                "id": "V0001",
+                "type": "modal",
+                "callback_id": view["callback_id"],
+                "private_metadata": view["private_metadata"],
+                "state": {"values": values},
+            },
+        }
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        response = await self.post(body, "application/x-www-form-urlencoded")
+        await self.settle()
+        return response
+
+    def ephemeral(self) -> list[str]:
+        """Texts of private answers (response_url posts), oldest first."""
+        return [str(call.args.get("text", "")) for call in self.fake.responses]
+
+    def card(self, run_id: int) -> dict[str, Any]:
+        """The run card as it stands in the channel now."""
+        for message in self.fake.messages("C0INCIDENTS"):
+            if message.get("thread_ts") is None and f"run #{run_id}" in str(message["blocks"]):
+                return message
+        raise AssertionError(f"no card for run #{run_id}")
+
+    def thread(self, run_id: int) -> list[str]:
+        card = self.card(run_id)
+        return [
+            str(m["text"])
+            for m in self.fake.messages("C0INCIDENTS")
+            if m.get("thread_ts") == card["ts"]
+        ]
+
+
+@pytest_asyncio.fixture
+async def slack(
+    fake_slack: FakeSlack, tmp_path: Path, target_env: dict[str, str], clock: FastClock
+) -> AsyncIterator[SlackBot]:
+    fake_slack.set_usergroup("S0LEADS", ["U0BOB", "U0CAROL"])
+    config = tmp_path / "chatops.yaml"
+    config.write_text(CONFIG)
+    playbooks = tmp_path / "playbooks"
+    playbooks.mkdir()
+    (playbooks / "restart-service.yaml").write_text(RESTART)
+    settings = Settings(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/chatops.db",
+        CHATOPS_CONFIG=str(config),
+        CHATOPS_PLAYBOOK_DIRS=str(playbooks),
+        SLACK_BOT_TOKEN="xoxb-test-token",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake_slack.api_url,
+    )
+    deps = await open_dependencies(settings, environ=target_env, clock=clock)
+    service = ChatOpsService(deps)
+    surface = SlackSurface(service, settings)
+    service.attach(surface.chat)
+    await service.start()
+    app = build_http_app(service, surface.routes())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
+        yield SlackBot(deps, service, surface, client, fake_slack)
+    await surface.close()
+    await service.shutdown()
+    await deps.close()

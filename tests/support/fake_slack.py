@@ -1,0 +1,447 @@
+"""A local fake of Slack's Web API: a real HTTP server on 127.0.0.1, every call recorded.
+
+    with FakeSlack() as fake:
+        client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+        await client.chat_postMessage(channel="C1", text="hi", blocks=[...])
+        assert fake.messages("C1")[0]["text"] == "hi"
+
+It answers like Slack for the methods the bot uses (chat.postMessage, chat.update,
+chat.postEphemeral, views.open, usergroups.users.list, auth.test, apps.connections.open;
+anything else is ``{"ok": true}``) and rejects, as Slack would, blocks that break Block Kit's
+limits (``invalid_blocks``), a message without a channel (``channel_not_found``) and an edit
+of a message it never saw (``message_not_found``) and a message with nothing in it
+(``no_text``). ``POST /response/<id>`` stands in for an
+interaction's ``response_url``.
+
+Requests are accepted as JSON, as a form (values that look like JSON — ``blocks`` — are
+decoded) or as a query string, which covers everything ``slack_sdk`` sends.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.support.local_server import LocalHTTPServer
+
+__all__ = ["FakeSlack", "SlackCall", "fake_slack"]
+
+BOT_USER_ID = "U0BOT"
+BOT_ID = "B0BOT"
+TEAM_ID = "T0001"
+
+_TS_BASE = 1732270000  # seconds; message ts are this plus 100 µs per message
+_MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
+
+
+@dataclass
+class SlackCall:
+    """One request: ``method`` is the Web API method (or "response_url"); header names are
+    lower-cased; ``failed`` marks calls answered with an error by :meth:`FakeSlack.fail_next`.
+    """
+
+    method: str
+    args: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    failed: bool = False
+
+    @property
+    def token(self) -> str | None:
+        """The token the caller sent: ``Authorization: Bearer …`` or a ``token`` argument."""
+        auth = self.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:]
+        token = self.args.get("token")
+        return str(token) if token is not None else None
+
+
+@dataclass
+class _Failure:
+    status: int
+    retry_after: int
+    error: str
+    times: int
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: dict[str, Any] | str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeSlack(LocalHTTPServer):
+    """A ThreadingHTTPServer on a free port of 127.0.0.1, served from a daemon thread."""
+
+    thread_name = "fake-slack"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.api_url = ""
+        self.calls: list[SlackCall] = []
+        self.responses: list[SlackCall] = []
+        self._lock = threading.RLock()
+        self._failures: dict[str, list[_Failure]] = {}
+        self._usergroups: dict[str, list[str]] = {}
+        self._answers: dict[str, dict[str, Any]] = {
+            "apps.connections.open": {"ok": False, "error": "not_allowed"},
+        }
+        self._messages: dict[str, list[dict[str, Any]]] = {}
+        self._ts = itertools.count(1)
+        self._views = itertools.count(1)
+
+    # -- what tests read ---------------------------------------------------------------
+
+    def of(self, method: str) -> list[SlackCall]:
+        """The recorded calls of one Web API method, in order (failed ones included)."""
+        with self._lock:
+            return [call for call in self.calls if call.method == method]
+
+    def messages(self, channel: str) -> list[dict[str, Any]]:
+        """Each message posted in ``channel`` as it stands now (after chat.update edits):
+        ``{"ts", "text", "blocks", "thread_ts"}``, in posting order, thread replies included.
+        """
+        with self._lock:
+            return [dict(message) for message in self._messages.get(channel, [])]
+
+    def response_url(self, key: str | int = 1) -> str:
+        """A ``response_url`` served by this fake (posts land in :attr:`responses`)."""
+        return f"{self.url}/response/{key}"
+
+    # -- what tests arrange ------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        retry_after: int = 1,
+        error: str = "ratelimited",
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` calls of ``method`` with HTTP ``status`` and
+        ``{"ok": false, "error": error}`` (plus ``Retry-After`` on a 429)."""
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._failures.setdefault(method, []).append(
+                _Failure(status, retry_after, error, times)
+            )
+
+    def set_usergroup(self, group_id: str, users: list[str]) -> None:
+        """Members that ``usergroups.users.list`` returns for ``group_id``."""
+        with self._lock:
+            self._usergroups[group_id] = list(users)
+
+    def set_answer(self, method: str, body: dict[str, Any]) -> None:
+        """Answer every later call of ``method`` with ``body`` (HTTP 200) instead of the
+        built-in answer, e.g. ``set_answer("apps.connections.open", {"ok": True, "url": …})``.
+        """
+        with self._lock:
+            self._answers[method] = dict(body)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
+
+    def start(self) -> FakeSlack:
+        super().start()
+        self.api_url = f"{self.url}/api/"
+        return self
+
+    # -- used by the handler thread ----------------------------------------------------
+
+    def _web_api(self, method: str, args: dict[str, Any], headers: dict[str, str]) -> _Reply:
+        with self._lock:
+            call = SlackCall(method, args, headers)
+            self.calls.append(call)
+            failure = self._take_failure(method)
+            if failure is not None:
+                call.failed = True
+                extra = {"Retry-After": str(failure.retry_after)} if failure.status == 429 else {}
+                return _Reply(failure.status, {"ok": False, "error": failure.error}, extra)
+            return _Reply(200, self._answer(method, args))
+
+    def _response_url(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> _Reply:
+        with self._lock:
+            self.responses.append(SlackCall("response_url", {**body, "path": path}, headers))
+        return _Reply(200, "ok")
+
+    def _take_failure(self, method: str) -> _Failure | None:
+        queue = self._failures.get(method)
+        if not queue:
+            return None
+        failure = queue[0]
+        failure.times -= 1
+        if failure.times == 0:
+            queue.pop(0)
+        return failure
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method in self._answers:
+            return dict(self._answers[method])
+        if method in _MESSAGE_METHODS:
+            problem = _message_problem(args)
+            if problem is not None:
+                return {"ok": False, "error": problem[0], "errors": [problem[1]]}
+        if method == "chat.postMessage":
+            return self._post_message(args)
+        if method == "chat.update":
+            return self._update(args)
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": self._next_ts()}
+        if method == "views.open":
+            view = args.get("view")
+            view = dict(view) if isinstance(view, dict) else {}
+            view_id = f"V{next(self._views):010d}"
+            return {"ok": True, "view": {**view, "id": view_id, "team_id": TEAM_ID}}
+        if method == "usergroups.users.list":
+            group = str(args.get("usergroup", ""))
+            if group not in self._usergroups:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": list(self._usergroups[group])}
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://fake.slack.com/",
+                "team": "Fake",
+                "user": "chatops",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": BOT_ID,
+            }
+        return {"ok": True}
+
+    def _next_ts(self) -> str:
+        micros = _TS_BASE * 1_000_000 + 100 * next(self._ts)
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args["channel"])
+        ts = self._next_ts()
+        thread_ts = args.get("thread_ts") or None
+        message = {
+            "ts": ts,
+            "text": args.get("text", ""),
+            "blocks": args.get("blocks") or [],
+            "thread_ts": str(thread_ts) if thread_ts else None,
+        }
+        self._messages.setdefault(channel, []).append(message)
+        reply = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "ts": ts,
+            "text": message["text"],
+            "blocks": message["blocks"],
+        }
+        if message["thread_ts"]:
+            reply["thread_ts"] = message["thread_ts"]
+        return {"ok": True, "channel": channel, "ts": ts, "message": reply}
+
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args["channel"])
+        ts = str(args.get("ts", ""))
+        for message in self._messages.get(channel, []):
+            if message["ts"] == ts:
+                if "text" in args:
+                    message["text"] = args["text"]
+                if "blocks" in args:
+                    message["blocks"] = args["blocks"] or []
+                return {"ok": True, "channel": channel, "ts": ts, "text": message["text"]}
+        return {"ok": False, "error": "message_not_found"}
+
+
+# -- Slack-like validation ------------------------------------------------------------------
+
+
+def _message_problem(args: dict[str, Any]) -> tuple[str, str] | None:
+    """(error, detail) for a message Slack would refuse, or None."""
+    if not args.get("channel"):
+        return "channel_not_found", "no channel"
+    if not args.get("text") and not args.get("blocks") and not args.get("attachments"):
+        return "no_text", "no text, blocks or attachments"
+    if "blocks" in args:
+        problem = _blocks_problem(args["blocks"])
+        if problem is not None:
+            return "invalid_blocks", problem
+    return None
+
+
+def _text(obj: Any) -> str:
+    return str(obj.get("text", "")) if isinstance(obj, dict) else ""
+
+
+def _blocks_problem(blocks: Any) -> str | None:
+    if blocks is None:
+        return None
+    if not isinstance(blocks, list):
+        return "blocks must be a JSON array"
+    if len(blocks) > 50:
+        return f"{len(blocks)} blocks: no more than 50 items allowed"
+    block_ids: set[str] = set()
+    for i, block in enumerate(blocks):
+        where = f"block {i}"
+        if not isinstance(block, dict) or "type" not in block:
+            return f"{where}: not a block"
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if block_id in block_ids:
+                return f"{where}: duplicate block_id {block_id!r}"
+            block_ids.add(block_id)
+        kind = block["type"]
+        if kind == "section":
+            text, fields = block.get("text"), block.get("fields")
+            if text is None and not fields:
+                return f"{where}: a section needs text or fields"
+            if text is not None and not _text(text):
+                return f"{where}: section text must not be empty"
+            if len(_text(text)) > 3000:
+                return f"{where}: section text over 3000 characters"
+            if fields is not None:
+                if len(fields) > 10:
+                    return f"{where}: more than 10 fields"
+                for f in fields:
+                    if not _text(f) or len(_text(f)) > 2000:
+                        return f"{where}: a field is empty or over 2000 characters"
+        elif kind == "header":
+            text = _text(block.get("text"))
+            if not text or len(text) > 150:
+                return f"{where}: header text empty or over 150 characters"
+        elif kind == "context":
+            elements = block.get("elements") or []
+            if not elements or len(elements) > 10:
+                return f"{where}: a context block needs 1 to 10 elements"
+        elif kind == "actions":
+            elements = block.get("elements") or []
+            if not elements or len(elements) > 25:
+                return f"{where}: an actions block needs 1 to 25 elements"
+            action_ids = [e.get("action_id") for e in elements if isinstance(e, dict)]
+            if len(set(action_ids)) != len(action_ids):
+                return f"{where}: duplicate action_id"
+            for element in elements:
+                label = _text(element.get("text")) if isinstance(element, dict) else ""
+                if not label or len(label) > 75:
+                    return f"{where}: a button label is empty or over 75 characters"
+    return None
+
+
+# -- HTTP -----------------------------------------------------------------------------------
+
+
+def _looks_like_json(value: str) -> bool:
+    return value[:1] in ("[", "{")
+
+
+def _decode_form(pairs: dict[str, list[str]]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for key, values in pairs.items():
+        value = values[-1]
+        if _looks_like_json(value):
+            try:
+                args[key] = json.loads(value)
+                continue
+            except ValueError:
+                pass
+        args[key] = value
+    return args
+
+
+def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _handle(self) -> None:
+            parts = urlsplit(self.path)
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            body = self._read_body()
+            if parts.path.startswith("/api/"):
+                args = _decode_form(parse_qs(parts.query, keep_blank_values=True))
+                try:
+                    args.update(self._parse_body(headers.get("content-type", ""), body))
+                except ValueError as error:
+                    self._send(_Reply(200, {"ok": False, "error": "invalid_json"}), str(error))
+                    return
+                method = parts.path.removeprefix("/api/")
+                self._send(fake._web_api(method, args, headers))
+            elif parts.path.startswith("/response/") and self.command == "POST":
+                try:
+                    payload = json.loads(body or b"{}")
+                except ValueError:
+                    payload = {"raw": body.decode("utf-8", "replace")}
+                if not isinstance(payload, dict):
+                    payload = {"raw": payload}
+                self._send(fake._response_url(parts.path, payload, headers))
+            else:
+                self._send(_Reply(404, {"ok": False, "error": "unknown_method"}))
+
+        @staticmethod
+        def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
+            if not body:
+                return {}
+            if "json" in content_type:
+                parsed = json.loads(body)
+                if not isinstance(parsed, dict):
+                    raise ValueError("a JSON body must be an object")
+                return parsed
+            if "multipart/form-data" in content_type:
+                return {}  # file uploads: recorded by method name only
+            text = body.decode("utf-8")
+            return _decode_form(parse_qs(text, keep_blank_values=True))
+
+        def _read_body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks: list[bytes] = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _send(self, reply: _Reply, note: str = "") -> None:
+            if isinstance(reply.body, str):
+                payload = reply.body.encode()
+                content_type = "text/plain; charset=utf-8"
+            else:
+                body = dict(reply.body)
+                if note:
+                    body["warning"] = note
+                payload = json.dumps(body).encode()
+                content_type = "application/json; charset=utf-8"
+            try:
+                self.send_response(reply.status)
+                self.send_header("Content-Type", content_type)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+        do_GET = do_POST = _handle
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    """A started :class:`FakeSlack`, stopped after the test."""
+    with FakeSlack() as fake:
+        yield fake
