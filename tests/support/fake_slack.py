@@ -136,6 +136,11 @@ class FakeSlack(LocalHTTPServer):
                 _Failure(status, retry_after, error, times)
             )
 
+    def recover(self, method: str) -> None:
+        """Answer ``method`` normally again, whatever failures were still queued for it."""
+        with self._lock:
+            self._failures.pop(method, None)
+
     def set_usergroup(self, group_id: str, users: list[str]) -> None:
         """Members that ``usergroups.users.list`` returns for ``group_id``."""
         with self._lock:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -674,6 +675,19 @@ async def test_ping_raises_when_the_database_is_unreachable(
                 await store.ping()
     finally:
         await store.close()
+        await _aiosqlite_workers_stopped()
+
+
+async def _aiosqlite_workers_stopped() -> None:
+    """Let the worker thread of a connection that failed to open finish on this loop.
+
+    aiosqlite stops that thread without awaiting it; were the loop closed first, the thread
+    would report its result to a closed loop and the warning would land on a later test.
+    """
+    workers = [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+    for worker in workers:
+        await asyncio.to_thread(worker.join, 5)
+    await asyncio.sleep(0)  # run the callbacks the threads scheduled
 
 
 async def test_ping_succeeds_on_a_reachable_database(store: Store) -> None:

@@ -210,16 +210,19 @@ async def test_slack_down_during_progress_does_not_fail_the_run(
 ) -> None:
     stub_server.route("POST", CACHE_CLEAR, json={})
     await slack.command("clear-cache index_name=kb")
-    slack.fake.fail_next("chat.postMessage", status=500, error="internal_error", times=20)
-    # Three edits come during the run: on Run, after the step, at the end.
-    slack.fake.fail_next("chat.update", status=500, error="internal_error", times=3)
+    # Slack is down for the whole run: every post and every card edit is refused.
+    slack.fake.fail_next("chat.postMessage", status=500, error="internal_error", times=1000)
+    slack.fake.fail_next("chat.update", status=500, error="internal_error", times=1000)
     await slack.click("Run", 1, user="U0ALICE")
+    await slack.service.progress.settle()
     run = await slack.deps.store.get_run(1)
     assert run is not None
     assert run.status is RunStatus.SUCCEEDED  # the run's result stays correct and stored
     assert len(stub_server.calls("POST", CACHE_CLEAR)) == 1
     assert "Dry run ready" in json.dumps(slack.card(1)["blocks"])  # every edit was refused
 
+    slack.fake.recover("chat.update")
+    slack.fake.recover("chat.postMessage")
     await slack.service.progress.resync_cards()  # Slack is back: the periodic resync
     assert "Succeeded" in json.dumps(slack.card(1)["blocks"])
 
