@@ -173,7 +173,13 @@ class ChatOpsService:
                 log.warning("liveness_check_failed", exc_info=True)
 
     async def _cancel_watch_loop(self) -> None:
-        """Stop runs executing here that another replica cancelled: one query for them all."""
+        """Stop runs executing here that another replica cancelled: one query for them all.
+
+        Only a status someone else sets stops a run (cancelled, or interrupted by a replica
+        that presumed this one dead); a run that has just ended by itself is still reporting
+        its end, which a cancel would lose.
+        """
+        stopped_elsewhere = {RunStatus.CANCELLED, RunStatus.INTERRUPTED}
         every = self.deps.config.engine.cancel_check_every
         while True:
             await asyncio.sleep(every)
@@ -186,7 +192,7 @@ class ChatOpsService:
                 continue
             for run_id, status in statuses.items():
                 task = self._tasks.get(run_id)
-                if task is not None and status is not RunStatus.RUNNING:
+                if task is not None and status in stopped_elsewhere:
                     self.progress.forget(run_id)  # its cached row says running no longer
                     task.cancel()
 
