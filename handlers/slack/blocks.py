@@ -1,10 +1,14 @@
 """Cards, buttons and long texts as Slack Block Kit blocks. Pure: no I/O, no Slack client.
 
-Every builder keeps within Block Kit's limits so Slack never answers ``invalid_blocks``:
-50 blocks per message, 3000 characters per section text, 150 per header, 10 fields of
-2000 characters per section, 25 elements per actions block. Lengths are measured in UTF-16
-code units (what Slack's limits count), never fewer than Python's ``len``, so a text that
-fits here fits Slack and ``slack_sdk``'s own validators.
+Every builder keeps within Block Kit's limits so Slack never refuses a message: 50 blocks,
+3000 characters per section text, 150 per header, 10 fields of 2000 characters per section,
+25 elements per actions block, and about 12,000 characters of text across all the blocks of
+one message (beyond that chat.postMessage / chat.update answer ``msg_blocks_too_long``; the
+limit is not documented, see slackapi/bolt-js#2509 and #2867). What does not fit is cut
+with a note saying how much was left out.
+
+All mrkdwn is escaped (:func:`handlers.slack.text.escape`): text from people and targets
+shows as written and cannot notify a channel; the core's own mentions still notify.
 
 Buttons carry ``action_id = "chatops.<action>"`` and ``value = "RUN_ID"`` or
 ``"RUN_ID:STEP"``; :func:`parse_button` turns a click back into a neutral :class:`Button`.
@@ -30,6 +34,16 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.chat import Button, ButtonAction, Card
+from handlers.slack.text import (
+    ELLIPSIS,
+    cut,
+    escape,
+    fair_shares,
+    plain,
+    text_size,
+    text_total,
+    truncate,
+)
 
 __all__ = [
     "ACTION_PREFIX",
@@ -43,11 +57,13 @@ __all__ = [
     "MAX_HEADER_TEXT",
     "MAX_MESSAGE_TEXT",
     "MAX_SECTION_TEXT",
+    "MAX_TOTAL_TEXT",
     "action_id",
     "button_element",
     "button_value",
     "card_blocks",
     "card_text",
+    "fallback_text",
     "message_blocks",
     "parse_button",
     "text_size",
@@ -68,13 +84,19 @@ MAX_CONTEXT_TEXT = 2000
 MAX_MESSAGE_TEXT = 3000  # the notification fallback ``text`` we send with blocks
 MAX_BUTTON_VALUE = ButtonElement.value_max_length  # 2000
 MAX_CONFIRM_TEXT = ConfirmObject.text_max_length  # 300
+# All the text of one message's blocks (every text object: sections, fields, context,
+# header, button labels and confirm dialogs).
+MAX_TOTAL_TEXT = 12_000
 
 CONFIRM_TITLE = "Are you sure?"
 CONFIRM_DENY = "Back"
 
 # A card may spread its fields over this many sections; more fields than that are cut.
 _MAX_FIELD_SECTIONS = 3
-_ELLIPSIS = "…"
+# Of a card's text budget, at most this much goes to each part before the plan gets the rest.
+_CARD_STATUS_TEXT = 1000
+_CARD_FIELDS_TEXT = 4000
+_CARD_NOTES_TEXT = 3000
 _BLANK = " "  # Slack rejects an empty section text; a single space is accepted.
 _STYLES = frozenset({"primary", "danger"})
 _RUN_ID = re.compile(r"[0-9]+", re.ASCII)
@@ -84,25 +106,9 @@ _ACTION_SUFFIX = re.compile(r"\.[0-9]+", re.ASCII)
 # -- text helpers ---------------------------------------------------------------------------
 
 
-def text_size(text: str) -> int:
-    """Length as Slack counts it (UTF-16 code units): ``len(text)`` plus one per astral char."""
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
-
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` if it fits in ``limit`` (see :func:`text_size`), else cut to fit, ending in "…"."""
-    if limit < 1:
-        raise ValueError(f"truncate limit must be at least 1, not {limit}")
-    if text_size(text) <= limit:
-        return text
-    budget = limit - 1  # room for the ellipsis
-    kept = []
-    for char in text:
-        budget -= 2 if ord(char) > 0xFFFF else 1
-        if budget < 0:
-            break
-        kept.append(char)
-    return "".join(kept).rstrip() + _ELLIPSIS
+def fallback_text(text: str) -> str:
+    """The notification ``text`` sent beside the blocks: escaped mrkdwn, ≤ 3000 characters."""
+    return cut(escape(text), MAX_MESSAGE_TEXT)
 
 
 def _mrkdwn(text: str) -> MarkdownTextObject:
@@ -110,49 +116,72 @@ def _mrkdwn(text: str) -> MarkdownTextObject:
 
 
 def _section(block_id: str, text: str) -> SectionBlock:
-    return SectionBlock(block_id=block_id, text=_mrkdwn(truncate(text, MAX_SECTION_TEXT)))
+    """A section of already escaped mrkdwn."""
+    return SectionBlock(block_id=block_id, text=_mrkdwn(cut(text, MAX_SECTION_TEXT)))
 
 
 def _dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
     return [block.to_dict() for block in blocks]
 
 
-def _pack(
-    lines: Sequence[str], max_sections: int, note: Callable[[int], str] | None = None
-) -> tuple[list[str], int]:
-    """Join ``lines`` into at most ``max_sections`` texts of at most MAX_SECTION_TEXT each.
+def _joined_size(lines: Sequence[str]) -> int:
+    return text_size("\n".join(lines))
 
-    Lines are never split across texts (a line too long for one is cut with "…"). Returns
-    the texts and how many lines they hold. When the lines do not all fit and ``note`` is
-    given, the last text ends with ``note(number_of_lines_left_out)``.
+
+def _pack(
+    lines: Sequence[str],
+    max_sections: int,
+    budget: int,
+    note: Callable[[int], str] | None = None,
+) -> tuple[list[str], int]:
+    """Join escaped ``lines`` into at most ``max_sections`` texts of at most MAX_SECTION_TEXT
+    each and at most ``budget`` together.
+
+    Lines are never split across texts (a line too long for one is cut with "…"; so is a
+    first line too long for the whole budget). Returns the texts and how many lines they
+    hold. When the lines do not all fit and ``note`` is given, the last text ends with
+    ``note(number_of_lines_left_out)``.
     """
-    if max_sections < 1:
+    if max_sections < 1 or budget < 1:
         return [], 0
-    lines = [truncate(line, MAX_SECTION_TEXT) for line in lines]
     chunks: list[list[str]] = [[]]
-    size = 0
+    size = 0  # of the last chunk
+    total = 0  # of all chunks
     shown = 0
     for line in lines:
-        extra = text_size(line) + (1 if chunks[-1] else 0)
-        if chunks[-1] and size + extra > MAX_SECTION_TEXT:
+        line = cut(line, MAX_SECTION_TEXT)
+        joiner = 1 if chunks[-1] else 0
+        if chunks[-1] and size + joiner + text_size(line) > MAX_SECTION_TEXT:
             if len(chunks) == max_sections:
                 break
             chunks.append([])
-            size = 0
-            extra = text_size(line)
+            size, joiner = 0, 0
+        if total + joiner + text_size(line) > budget:
+            if shown or budget - total < 2:
+                break
+            line = cut(line, budget - total)
         chunks[-1].append(line)
-        size += extra
+        size += joiner + text_size(line)
+        total += joiner + text_size(line)
         shown += 1
     if shown < len(lines) and note is not None:
-        # Make room for the note in the last text, dropping lines from its end as needed.
-        last = chunks[-1]
+        # Make room for the note in the last text, dropping lines from the end as needed.
+        if not chunks[-1] and len(chunks) > 1:
+            chunks.pop()
         while True:
-            tail = truncate(note(len(lines) - shown), MAX_SECTION_TEXT)
-            if not last or text_size("\n".join([*last, tail])) <= MAX_SECTION_TEXT:
+            tail = cut(note(len(lines) - shown), min(MAX_SECTION_TEXT, budget))
+            last = chunks[-1]
+            others = sum(_joined_size(chunk) for chunk in chunks[:-1])
+            if not last or (
+                _joined_size([*last, tail]) <= MAX_SECTION_TEXT
+                and others + _joined_size([*last, tail]) <= budget
+            ):
                 break
             last.pop()
             shown -= 1
-        last.append(tail)
+            if not last and len(chunks) > 1:
+                chunks.pop()
+        chunks[-1].append(tail)
     return ["\n".join(chunk) for chunk in chunks if chunk], shown
 
 
@@ -202,7 +231,7 @@ def button_element(button: Button, *, unique_action_id: str | None = None) -> Bu
     if button.confirm:
         confirm = ConfirmObject(
             title=PlainTextObject(text=CONFIRM_TITLE, emoji=True),
-            text=MarkdownTextObject(text=truncate(button.confirm, MAX_CONFIRM_TEXT)),
+            text=MarkdownTextObject(text=cut(escape(button.confirm), MAX_CONFIRM_TEXT)),
             confirm=PlainTextObject(text=button.label, emoji=True),
             deny=PlainTextObject(text=CONFIRM_DENY, emoji=True),
             style=style,
@@ -245,37 +274,45 @@ def _actions_block(block_id: str, buttons: Sequence[Button]) -> ActionsBlock | N
 
 def card_text(card: Card) -> str:
     """The notification fallback: ``🟡 Title — status``."""
-    return truncate(f"{card.status_emoji} {card.text()}".strip(), MAX_MESSAGE_TEXT)
+    return fallback_text(f"{card.status_emoji} {card.text()}".strip())
 
 
 def card_blocks(card: Card) -> list[dict[str, Any]]:
-    """The card as blocks: header, status, fields, plan, notes, buttons (≤ 50 blocks)."""
-    header_text = f"{card.status_emoji} {card.title}".strip() or _BLANK
-    blocks: list[Block] = [
-        HeaderBlock(
-            block_id="card-header",
-            text=PlainTextObject(text=truncate(header_text, MAX_HEADER_TEXT), emoji=True),
-        ),
-        _section("card-status", f"*{card.status.strip()}*" if card.status.strip() else _BLANK),
-    ]
-    blocks += _field_sections(card)
-    tail: list[Block] = []
-    notes = _notes_block(card.notes)
-    if notes is not None:
-        tail.append(notes)
+    """The card as blocks: header, status, fields, plan, notes, buttons.
+
+    Within 50 blocks and MAX_TOTAL_TEXT: the header and buttons first, then the status,
+    fields and notes each up to a share, and the plan gets what is left (cut with a note
+    that points to ``/playbook status``).
+    """
+    header_text = plain(f"{card.status_emoji} {card.title}".strip()) or _BLANK
+    header = HeaderBlock(
+        block_id="card-header",
+        text=PlainTextObject(text=truncate(header_text, MAX_HEADER_TEXT), emoji=True),
+    )
     actions = _actions_block("card-actions", card.buttons)
-    if actions is not None:
-        tail.append(actions)
+    left = MAX_TOTAL_TEXT - text_total(_dicts([header])) - _size_of(actions)
+
+    status = f"*{escape(card.status.strip())}*" if card.status.strip() else _BLANK
+    status_block = _section("card-status", cut(status, min(_CARD_STATUS_TEXT, left)))
+    left -= _size_of(status_block)
+    fields = _field_sections(card, min(_CARD_FIELDS_TEXT, left))
+    left -= sum(_size_of(block) for block in fields)
+    notes = _notes_block(card.notes, min(_CARD_NOTES_TEXT, left))
+    left -= _size_of(notes)
+
+    blocks: list[Block] = [header, status_block, *fields]
+    tail: list[Block] = [block for block in (notes, actions) if block is not None]
     if card.plan:
         # A divider and the plan sections share what is left of the 50 blocks.
         room = MAX_BLOCKS - len(blocks) - len(tail) - 1
         run = card.run_id if card.run_id is not None else "RUN"
 
-        def note(left: int) -> str:
-            lines = "line" if left == 1 else "lines"
-            return f"{_ELLIPSIS} {left} more {lines} (see `/playbook status {run}`)"
+        def note(left_out: int) -> str:
+            lines = "line" if left_out == 1 else "lines"
+            return f"{ELLIPSIS} {left_out} more {lines} (see `/playbook status {run}`)"
 
-        texts, _ = _pack(["*Plan*", *card.plan], room, note)
+        plan = ["*Plan*", *(escape(line) for line in card.plan)]
+        texts, _ = _pack(plan, room, left, note)
         if texts:
             blocks.append(DividerBlock(block_id="card-divider"))
             blocks += [
@@ -285,16 +322,24 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
     return _dicts(blocks + tail)
 
 
-def _field_sections(card: Card) -> list[Block]:
+def _size_of(block: Block | None) -> int:
+    return text_total(block.to_dict()) if block is not None else 0
+
+
+def _field_sections(card: Card, budget: int) -> list[Block]:
     texts = [
-        truncate(f"*{f.label}*\n{f.value}" if f.label else f.value, MAX_FIELD_TEXT)
+        f"*{escape(f.label)}*\n{escape(f.value)}" if f.label else escape(f.value)
         for f in card.fields
     ]
     texts = [text if text.strip() else _BLANK for text in texts]
     cap = MAX_FIELDS * _MAX_FIELD_SECTIONS
     if len(texts) > cap:
         left = len(texts) - (cap - 1)
-        texts = [*texts[: cap - 1], f"*{_ELLIPSIS}*\n{left} more fields"]
+        texts = [*texts[: cap - 1], f"*{ELLIPSIS}*\n{left} more fields"]
+    shares = fair_shares([text_size(t) for t in texts], budget, MAX_FIELD_TEXT)
+    if any(share < min(2, text_size(t)) for share, t in zip(shares, texts, strict=True)):
+        return []  # no room to show every field even in part
+    texts = [cut(text, share) for text, share in zip(texts, shares, strict=True)]
     sections: list[Block] = []
     for start in range(0, len(texts), MAX_FIELDS):
         n = start // MAX_FIELDS + 1
@@ -307,16 +352,21 @@ def _field_sections(card: Card) -> list[Block]:
     return sections
 
 
-def _notes_block(notes: Sequence[str]) -> ContextBlock | None:
-    texts = [note for note in notes if note.strip()]
+def _notes_block(notes: Sequence[str], budget: int) -> ContextBlock | None:
+    texts = [escape(note) for note in notes if note.strip()]
     if not texts:
         return None
     if len(texts) > MAX_CONTEXT_ELEMENTS:
         left = len(texts) - (MAX_CONTEXT_ELEMENTS - 1)
-        texts = [*texts[: MAX_CONTEXT_ELEMENTS - 1], f"{_ELLIPSIS} {left} more notes"]
+        texts = [*texts[: MAX_CONTEXT_ELEMENTS - 1], f"{ELLIPSIS} {left} more notes"]
+    shares = fair_shares([text_size(t) for t in texts], budget, MAX_CONTEXT_TEXT)
+    if any(share < min(2, text_size(t)) for share, t in zip(shares, texts, strict=True)):
+        return None
     return ContextBlock(
         block_id="card-notes",
-        elements=[MarkdownTextObject(text=truncate(t, MAX_CONTEXT_TEXT)) for t in texts],
+        elements=[
+            MarkdownTextObject(text=cut(t, share)) for t, share in zip(texts, shares, strict=True)
+        ],
     )
 
 
@@ -326,18 +376,21 @@ def _notes_block(notes: Sequence[str]) -> ContextBlock | None:
 def message_blocks(text: str, buttons: Sequence[Button] | None = None) -> list[dict[str, Any]]:
     """``text`` (mrkdwn) as sections of ≤ 3000 characters split at line boundaries, then buttons.
 
-    At most 49 sections (50 without buttons); a text longer than that ends with a
+    Within 50 blocks and MAX_TOTAL_TEXT; a text longer than that ends with a
     ``… (truncated: N more lines)`` section.
     """
     actions = _actions_block("msg-actions", buttons or [])
     room = MAX_BLOCKS - (1 if actions is not None else 0)
-    lines = text.replace("\r\n", "\n").strip("\n").split("\n")
-    texts, shown = _pack(lines, room)
+    budget = MAX_TOTAL_TEXT - _size_of(actions)
+    lines = [escape(line) for line in text.replace("\r\n", "\n").strip("\n").split("\n")]
+    texts, shown = _pack(lines, room, budget)
     if shown < len(lines):
-        # It does not all fit: one section fewer, and the overflow note in a section of its own.
-        texts, shown = _pack(lines, room - 1)
-        left = len(lines) - shown
-        texts.append(f"{_ELLIPSIS} (truncated: {left} more {'line' if left == 1 else 'lines'})")
+        # It does not all fit: the overflow note goes in a section of its own.
+        def note(left: int) -> str:
+            return f"{ELLIPSIS} (truncated: {left} more {'line' if left == 1 else 'lines'})"
+
+        texts, shown = _pack(lines, room - 1, budget - text_size(note(len(lines))))
+        texts.append(note(len(lines) - shown))
     texts = [t.strip("\n") for t in texts]
     texts = [t for t in texts if t.strip()]
     blocks: list[Block] = [

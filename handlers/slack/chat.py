@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.chat import Button, ButtonPress, Card, Invocation, MessageRef, Place
-from handlers.slack.blocks import card_blocks, card_text, message_blocks, truncate
+from handlers.slack.blocks import card_blocks, card_text, fallback_text, message_blocks
 from handlers.slack.identity import SURFACE
+from handlers.slack.text import mention
 
 __all__ = ["SlackChat"]
 
-# chat.postMessage's `text` is the notification fallback; Slack truncates it at 40,000.
-_FALLBACK_LIMIT = 3000
+log = structlog.get_logger(__name__)
 
 
 class SlackChat:
@@ -47,7 +48,7 @@ class SlackChat:
         response = await self.client.chat_postMessage(
             channel=ref.channel,
             thread_ts=thread,
-            text=truncate(text, _FALLBACK_LIMIT),
+            text=fallback_text(text),
             blocks=message_blocks(text, buttons),
             unfurl_links=False,
         )
@@ -56,28 +57,31 @@ class SlackChat:
     async def post_message(self, place: Place, text: str) -> MessageRef:
         response = await self.client.chat_postMessage(
             channel=place.channel,
-            text=truncate(text, _FALLBACK_LIMIT),
+            text=fallback_text(text),
             blocks=message_blocks(text),
             unfurl_links=False,
         )
         return MessageRef(SURFACE, str(response["channel"]), str(response["ts"]))
 
     async def reply_private(self, to: Invocation | ButtonPress, text: str) -> None:
-        """Ephemeral: through the response_url when Slack gave one (works in any channel)."""
+        """Ephemeral: through the response_url when Slack gave one (works in any channel,
+        for 30 minutes); else, or if Slack refuses it, with chat.postEphemeral."""
         response_url = _handle(to).get("response_url")
         if response_url:
-            await AsyncWebhookClient(response_url).send(
-                text=truncate(text, _FALLBACK_LIMIT),
+            sent = await AsyncWebhookClient(response_url, session=self.client.session).send(
+                text=fallback_text(text),
                 blocks=message_blocks(text),
                 response_type="ephemeral",
                 replace_original=False,
             )
-            return
+            if sent.status_code == 200:
+                return
+            log.warning("slack_response_url_refused", status=sent.status_code, error=sent.body)
         await self.client.chat_postEphemeral(
             channel=to.place.channel,
             user=to.actor.id,
             thread_ts=to.place.thread,
-            text=truncate(text, _FALLBACK_LIMIT),
+            text=fallback_text(text),
             blocks=message_blocks(text),
         )
 
@@ -85,13 +89,14 @@ class SlackChat:
         await self.client.chat_postMessage(
             channel=to.place.channel,
             thread_ts=to.place.thread,
-            text=truncate(text, _FALLBACK_LIMIT),
+            text=fallback_text(text),
             blocks=message_blocks(text),
         )
 
     def mention(self, identity: str) -> str:
-        # User-group IDs start with S; everything else is a user.
-        return f"<!subteam^{identity}>" if identity.startswith("S") else f"<@{identity}>"
+        # A token only our renderer turns into <@U…> / <!subteam^S…>: everything else is
+        # escaped, so a mention typed by a user (a deny reason, a param) never notifies.
+        return mention(identity)
 
 
 def _handle(origin: Invocation | ButtonPress) -> Mapping[str, Any]:

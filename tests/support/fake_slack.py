@@ -7,11 +7,17 @@
 
 It answers like Slack for the methods the bot uses (chat.postMessage, chat.update,
 chat.postEphemeral, views.open, usergroups.users.list, auth.test, apps.connections.open;
-anything else is ``{"ok": true}``) and rejects, as Slack would, blocks that break Block Kit's
-limits (``invalid_blocks``), a message without a channel (``channel_not_found``) and an edit
-of a message it never saw (``message_not_found``) and a message with nothing in it
-(``no_text``). ``POST /response/<id>`` stands in for an
-interaction's ``response_url``.
+anything else is ``{"ok": true}``) and refuses what Slack refuses: blocks that break Block
+Kit's limits (``invalid_blocks``), blocks holding more than 12,000 characters of text in all
+(``msg_blocks_too_long``), a message without a channel (``channel_not_found``) or with
+nothing in it (``no_text``), an edit of a message it never saw (``message_not_found``) and
+a modal Slack would not open (``invalid_arguments``). ``POST /response/<id>`` stands in for
+an interaction's ``response_url``: its bodies are checked the same way, and refused with
+HTTP 400 and the error as the body, as Slack does.
+
+Tests can make it slow: :meth:`FakeSlack.hold` keeps calls of a method waiting (recorded
+as they arrive) until :meth:`FakeSlack.release`, so a test can tell what happened before
+Slack answered without measuring time.
 
 Requests are accepted as JSON, as a form (values that look like JSON — ``blocks`` — are
 decoded) or as a query string, which covers everything ``slack_sdk`` sends.
@@ -32,7 +38,7 @@ import pytest
 
 from tests.support.local_server import LocalHTTPServer
 
-__all__ = ["FakeSlack", "SlackCall", "fake_slack"]
+__all__ = ["MAX_TOTAL_TEXT", "FakeSlack", "SlackCall", "blocks_problem", "fake_slack"]
 
 BOT_USER_ID = "U0BOT"
 BOT_ID = "B0BOT"
@@ -40,6 +46,8 @@ TEAM_ID = "T0001"
 
 _TS_BASE = 1732270000  # seconds; message ts are this plus 100 µs per message
 _MESSAGE_METHODS = ("chat.postMessage", "chat.update", "chat.postEphemeral")
+MAX_TOTAL_TEXT = 12_000  # all the text in one message's blocks (msg_blocks_too_long)
+_HOLD_TIMEOUT = 30.0  # a held call is answered anyway after this long
 
 
 @dataclass
@@ -97,6 +105,7 @@ class FakeSlack(LocalHTTPServer):
         self._messages: dict[str, list[dict[str, Any]]] = {}
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
+        self._held: dict[str, threading.Event] = {}
 
     # -- what tests read ---------------------------------------------------------------
 
@@ -153,6 +162,24 @@ class FakeSlack(LocalHTTPServer):
         with self._lock:
             self._answers[method] = dict(body)
 
+    def hold(self, *methods: str) -> None:
+        """Keep calls of ``methods`` waiting, unanswered, until :meth:`release`.
+
+        Calls are recorded (in :attr:`calls`) as they arrive. ``"response_url"`` holds
+        response_url posts.
+        """
+        with self._lock:
+            for method in methods:
+                self._held.setdefault(method, threading.Event())
+
+    def release(self, *methods: str) -> None:
+        """Answer the held calls of ``methods`` (of every held method when none is named)."""
+        with self._lock:
+            for method in methods or tuple(self._held):
+                event = self._held.pop(method, None)
+                if event is not None:
+                    event.set()
+
     # -- lifecycle ---------------------------------------------------------------------
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
@@ -163,12 +190,24 @@ class FakeSlack(LocalHTTPServer):
         self.api_url = f"{self.url}/api/"
         return self
 
+    def stop(self) -> None:
+        self.release()
+        super().stop()
+
     # -- used by the handler thread ----------------------------------------------------
+
+    def _wait_if_held(self, method: str) -> None:
+        with self._lock:
+            event = self._held.get(method)
+        if event is not None:
+            event.wait(_HOLD_TIMEOUT)
 
     def _web_api(self, method: str, args: dict[str, Any], headers: dict[str, str]) -> _Reply:
         with self._lock:
             call = SlackCall(method, args, headers)
             self.calls.append(call)
+        self._wait_if_held(method)
+        with self._lock:
             failure = self._take_failure(method)
             if failure is not None:
                 call.failed = True
@@ -177,8 +216,14 @@ class FakeSlack(LocalHTTPServer):
             return _Reply(200, self._answer(method, args))
 
     def _response_url(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> _Reply:
+        call = SlackCall("response_url", {**body, "path": path}, headers)
         with self._lock:
-            self.responses.append(SlackCall("response_url", {**body, "path": path}, headers))
+            self.responses.append(call)
+        self._wait_if_held("response_url")
+        problem = _content_problem(body)
+        if problem is not None:
+            call.failed = True
+            return _Reply(400, problem[0])
         return _Reply(200, "ok")
 
     def _take_failure(self, method: str) -> _Failure | None:
@@ -207,6 +252,13 @@ class FakeSlack(LocalHTTPServer):
         if method == "views.open":
             view = args.get("view")
             view = dict(view) if isinstance(view, dict) else {}
+            problem = _view_problem(view)
+            if problem is not None:
+                return {
+                    "ok": False,
+                    "error": "invalid_arguments",
+                    "response_metadata": {"messages": [f"[ERROR] {problem}"]},
+                }
             view_id = f"V{next(self._views):010d}"
             return {"ok": True, "view": {**view, "id": view_id, "team_id": TEAM_ID}}
         if method == "usergroups.users.list":
@@ -269,21 +321,79 @@ class FakeSlack(LocalHTTPServer):
 # -- Slack-like validation ------------------------------------------------------------------
 
 
+def blocks_problem(blocks: Any) -> tuple[str, str] | None:
+    """(error, detail) if Slack would refuse a message with these ``blocks``, else None."""
+    problem = _blocks_problem(blocks)
+    if problem is not None:
+        return "invalid_blocks", problem
+    total = _text_total(blocks)
+    if total > MAX_TOTAL_TEXT:
+        return "msg_blocks_too_long", f"{total} characters of text in the blocks"
+    return None
+
+
 def _message_problem(args: dict[str, Any]) -> tuple[str, str] | None:
-    """(error, detail) for a message Slack would refuse, or None."""
+    """(error, detail) for a Web API message Slack would refuse, or None."""
     if not args.get("channel"):
         return "channel_not_found", "no channel"
+    return _content_problem(args)
+
+
+def _content_problem(args: dict[str, Any]) -> tuple[str, str] | None:
     if not args.get("text") and not args.get("blocks") and not args.get("attachments"):
         return "no_text", "no text, blocks or attachments"
     if "blocks" in args:
-        problem = _blocks_problem(args["blocks"])
-        if problem is not None:
-            return "invalid_blocks", problem
+        return blocks_problem(args["blocks"])
     return None
 
 
 def _text(obj: Any) -> str:
     return str(obj.get("text", "")) if isinstance(obj, dict) else ""
+
+
+def _text_total(node: Any) -> int:
+    """Every ``text`` string in the blocks, counted together."""
+    if isinstance(node, list):
+        return sum(_text_total(item) for item in node)
+    if not isinstance(node, dict):
+        return 0
+    return sum(
+        len(value) if key == "text" and isinstance(value, str) else _text_total(value)
+        for key, value in node.items()
+    )
+
+
+def _view_problem(view: dict[str, Any]) -> str | None:
+    """Why views.open would refuse ``view`` (the limits slack_sdk also knows), or None."""
+    if view.get("type") != "modal":
+        return "view type must be modal"
+    for key, limit in (("title", 24), ("submit", 24), ("close", 24)):
+        if key in view and not 0 < len(_text(view[key])) <= limit:
+            return f"{key} must be 1 to {limit} characters"
+    if len(str(view.get("private_metadata") or "")) > 3000:
+        return "private_metadata over 3000 characters"
+    blocks = view.get("blocks") or []
+    if len(blocks) > 100:
+        return "more than 100 blocks"
+    for i, block in enumerate(blocks):
+        if not isinstance(block, dict) or block.get("type") != "input":
+            continue
+        if not 0 < len(_text(block.get("label"))) <= 2000:
+            return f"block {i}: label empty or over 2000 characters"
+        if "hint" in block and len(_text(block["hint"])) > 2000:
+            return f"block {i}: hint over 2000 characters"
+        element = block.get("element") or {}
+        options = element.get("options")
+        if options is None:
+            continue
+        if not 0 < len(options) <= 100:
+            return f"block {i}: a select needs 1 to 100 options"
+        for option in options:
+            if not 0 < len(_text(option.get("text"))) <= 75:
+                return f"block {i}: option text empty or over 75 characters"
+            if not 0 < len(str(option.get("value", ""))) <= 150:
+                return f"block {i}: option value empty or over 150 characters"
+    return None
 
 
 def _blocks_problem(blocks: Any) -> str | None:
@@ -326,6 +436,9 @@ def _blocks_problem(blocks: Any) -> str | None:
             elements = block.get("elements") or []
             if not elements or len(elements) > 10:
                 return f"{where}: a context block needs 1 to 10 elements"
+            texts = [_text(e) for e in elements if e.get("type") in ("mrkdwn", "plain_text")]
+            if any(not text or len(text) > 3000 for text in texts):
+                return f"{where}: a context text is empty or over 3000 characters"
         elif kind == "actions":
             elements = block.get("elements") or []
             if not elements or len(elements) > 25:

@@ -16,22 +16,27 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.chat import Button, ButtonAction, Card, CardField
 from handlers.slack.blocks import (
     ACTION_PREFIX,
+    MAX_TOTAL_TEXT,
     action_id,
     button_element,
     button_value,
     card_blocks,
     card_text,
+    fallback_text,
     message_blocks,
     parse_button,
     truncate,
 )
-from tests.support.fake_slack import FakeSlack
+from handlers.slack.text import mention, text_total
+from tests.support.fake_slack import FakeSlack, blocks_problem
 
 # -- helpers --------------------------------------------------------------------------------
 
 
 def assert_slack_accepts(blocks: list[dict[str, Any]]) -> None:
     """Block Kit's limits, as Slack enforces them on chat.postMessage / chat.update."""
+    assert blocks_problem(blocks) is None  # what the fake Slack refuses
+    assert text_total(blocks) <= MAX_TOTAL_TEXT
     assert 1 <= len(blocks) <= 50
     ids = [b["block_id"] for b in blocks if "block_id" in b]
     assert len(ids) == len(set(ids)), "block_ids must be unique in a message"
@@ -132,11 +137,25 @@ def test_a_finished_card_has_no_buttons_notes_or_empty_blocks() -> None:
     assert [b["type"] for b in blocks] == ["header", "section"]
 
 
-def test_a_400_line_plan_fits_whole() -> None:
-    plan = [f"▫️ {i}. `step-{i}` " + "x" * 190 for i in range(1, 401)]
+def test_a_plan_that_fits_the_message_is_whole() -> None:
+    plan = [f"▫️ {i}. `step-{i}` " + "x" * 90 for i in range(1, 81)]  # ~8,500 characters
     blocks = card_blocks(make_card(plan=plan))
     assert_slack_accepts(blocks)
     assert plan_text(blocks) == "\n".join(["*Plan*", *plan])
+    assert len([b for b in blocks if b["block_id"].startswith("card-plan")]) == 3
+
+
+def test_a_400_line_plan_is_cut_to_the_message_budget() -> None:
+    plan = [f"▫️ {i}. `step-{i}` " + "x" * 190 for i in range(1, 401)]  # ~80,000 characters
+    blocks = card_blocks(make_card(plan=plan))
+    assert_slack_accepts(blocks)
+    assert text_total(blocks) > MAX_TOTAL_TEXT - 300  # the budget is used, not wasted
+    shown = plan_text(blocks).split("\n")
+    match = re.fullmatch(r"… (\d+) more lines \(see `/playbook status 7`\)", shown[-1])
+    assert match, shown[-1]
+    kept = shown[1:-1]
+    assert kept == plan[: len(kept)]
+    assert int(match.group(1)) == len(plan) - len(kept)
     assert blocks[-1]["block_id"] == "card-actions"  # the buttons survive
 
 
@@ -145,7 +164,6 @@ def test_a_plan_too_long_for_one_message_is_cut_with_a_pointer_to_status() -> No
     card = make_card(plan=plan, notes=["⚠️ n"] * 3, run_id=42)
     blocks = card_blocks(card)
     assert_slack_accepts(blocks)
-    assert len(blocks) == 50
     assert blocks[-2]["block_id"] == "card-notes"
     assert blocks[-1]["block_id"] == "card-actions"
     shown = plan_text(blocks).split("\n")
@@ -198,8 +216,7 @@ def test_many_notes_fit_one_context_block() -> None:
 
 def test_playbook_list_of_100_playbooks_is_whole_and_split_at_lines() -> None:
     lines = ["*Playbooks you can run*"] + [
-        f"• `playbook-{i:03d}` — restarts the thing number {i} "
-        + "and explains itself at some length " * 3
+        f"• `playbook-{i:03d}` — restarts the thing number {i} and explains itself"
         for i in range(100)
     ]
     text = "\n".join(lines)
@@ -211,12 +228,18 @@ def test_playbook_list_of_100_playbooks_is_whole_and_split_at_lines() -> None:
         assert sum(f"`playbook-{i:03d}`" in t for t in section_texts(blocks)) == 1
 
 
-def test_60_kb_of_output_is_all_there() -> None:
+def test_60_kb_of_output_is_cut_to_the_message_budget() -> None:
     lines = [f"{i:05d} " + "o" * 94 for i in range(600)]  # 60 kB
     blocks = message_blocks("\n".join(lines), [Button(ButtonAction.CANCEL, 3)])
     assert_slack_accepts(blocks)
-    assert "\n".join(section_texts(blocks)).split("\n") == lines
     assert blocks[-1]["type"] == "actions"
+    texts = section_texts(blocks)
+    match = re.fullmatch(r"… \(truncated: (\d+) more lines\)", texts[-1])
+    assert match, texts[-1]
+    kept = "\n".join(texts[:-1]).split("\n")
+    assert kept == lines[: len(kept)]
+    assert len(kept) > 100  # most of the 12,000 characters are output
+    assert int(match.group(1)) == len(lines) - len(kept)
 
 
 def test_a_text_too_long_for_a_message_says_how_much_was_cut() -> None:
@@ -224,10 +247,8 @@ def test_a_text_too_long_for_a_message_says_how_much_was_cut() -> None:
     buttons = [Button(ButtonAction.APPROVE, 5, "deploy"), Button(ButtonAction.DENY, 5, "deploy")]
     blocks = message_blocks("\n".join(lines), buttons)
     assert_slack_accepts(blocks)
-    assert len(blocks) == 50
     assert blocks[-1]["type"] == "actions"
     texts = section_texts(blocks)
-    assert len(texts) == 49
     match = re.fullmatch(r"… \(truncated: (\d+) more lines\)", texts[-1])
     assert match, texts[-1]
     kept = "\n".join(texts[:-1]).split("\n")
@@ -235,11 +256,10 @@ def test_a_text_too_long_for_a_message_says_how_much_was_cut() -> None:
     assert int(match.group(1)) == len(lines) - len(kept)
 
 
-def test_without_buttons_a_long_text_may_use_all_50_blocks() -> None:
+def test_long_lines_fill_the_text_budget_and_no_more() -> None:
     blocks = message_blocks("\n".join("z" * 2999 for _ in range(80)))
     assert_slack_accepts(blocks)
-    assert len(blocks) == 50
-    assert section_texts(blocks)[-1] == "… (truncated: 31 more lines)"
+    assert section_texts(blocks) == ["z" * 2999] * 3 + ["… (truncated: 77 more lines)"]
 
 
 def test_a_single_huge_line_is_cut_with_an_ellipsis() -> None:
@@ -271,6 +291,71 @@ def test_truncate() -> None:
     assert truncate("🟡" * 10, 5) == "🟡🟡…"
     with pytest.raises(ValueError, match="at least 1"):
         truncate("x", 0)
+
+
+def test_huge_status_fields_notes_and_plan_together_stay_within_the_budget() -> None:
+    card = make_card(
+        status="s" * 5000,
+        fields=[CardField("Params", "p" * 5000), CardField("Risk", "low")] * 6,
+        notes=["n" * 5000] * 12,
+        plan=["x" * 2000] * 30,
+    )
+    blocks = card_blocks(card)
+    assert_slack_accepts(blocks)
+    fields = [f["text"] for b in blocks if "fields" in b for f in b["fields"]]
+    assert "*Risk*\nlow" in fields  # short fields stay whole; long ones share the rest
+    assert plan_text(blocks).startswith("*Plan*\n")
+    assert blocks[-1]["block_id"] == "card-actions"
+
+
+# -- escaping -------------------------------------------------------------------------------
+
+
+def test_text_from_people_cannot_ping_a_channel_or_hide_a_link() -> None:
+    reason = "<!channel> wake up & see <https://evil.example|the docs>"
+    card = make_card(
+        fields=[CardField("Approval", f"denied by mallory: {reason}")],
+        plan=[f"▫️ 1. `call` GET https://x/?a=1&b=2 → {reason}"],
+        notes=[f"Error: {reason}"],
+        status=f"Denied: {reason}",
+    )
+    blocks = card_blocks(card)
+    assert_slack_accepts(blocks)
+    text = json.dumps(blocks)
+    assert "<!channel>" not in text and "<https://" not in text
+    assert "&lt;!channel&gt; wake up &amp; see &lt;https://evil.example|the docs&gt;" in text
+    assert "GET https://x/?a=1&amp;b=2" in text
+    thread = message_blocks(f"🚫 Denied by mallory: {reason}")
+    assert section_texts(thread) == [
+        "🚫 Denied by mallory: &lt;!channel&gt; wake up &amp; see "
+        "&lt;https://evil.example|the docs&gt;"
+    ]
+    assert "<!here>" not in fallback_text("<!here> hi") and "&lt;!here&gt;" in card_text(
+        make_card(status="<!here>")
+    )
+
+
+def test_the_cores_own_mentions_still_notify() -> None:
+    text = f"🔐 Approval needed. {mention('S0LEADS')} {mention('U0BOB')}: <@U0EVE> & <!everyone>"
+    expected = (
+        "🔐 Approval needed. <!subteam^S0LEADS> <@U0BOB>: &lt;@U0EVE&gt; &amp; &lt;!everyone&gt;"
+    )
+    assert section_texts(message_blocks(text)) == [expected]
+    assert fallback_text(text) == expected
+    forged = "\ue000" + "0" * 16 + ":U0EVE\ue001"  # a token without this process's secret
+    assert "<@U0EVE>" not in section_texts(message_blocks(forged))[0]
+    header = card_blocks(make_card(title=f"Ask {mention('U0BOB')}"))[0]["text"]["text"]
+    assert header == "🟡 Ask @U0BOB"  # plain_text: nothing is parsed there
+
+
+def test_a_cut_never_splits_an_entity_or_a_mention() -> None:
+    for pad in range(10):
+        text = "x" * (2990 + pad) + " & <!channel> " + mention("U0BOB") + " end" * 10
+        section = section_texts(message_blocks(text))[0]
+        assert len(section) <= 3000
+        assert section.endswith("…")
+        body = section.removesuffix("…")
+        assert not re.search(r"&[a-z]*$|<[^>]*$", body), body[-12:]
 
 
 # -- buttons --------------------------------------------------------------------------------
@@ -424,6 +509,57 @@ async def test_the_fake_refuses_what_slack_refuses(fake_slack: FakeSlack) -> Non
     assert raised.value.response["error"] == "message_not_found"
     assert fake_slack.messages("C1") == []
     assert len(fake_slack.calls) == 4
+
+
+async def test_the_fake_refuses_more_than_12000_characters_of_text_everywhere(
+    fake_slack: FakeSlack,
+) -> None:
+    client = AsyncWebClient(token="xoxb-test", base_url=fake_slack.api_url)
+    five = [
+        {"type": "section", "block_id": f"s{i}", "text": {"type": "mrkdwn", "text": "a" * 2500}}
+        for i in range(5)
+    ]
+    for call in (
+        client.chat_postMessage(channel="C1", text="x", blocks=five),
+        client.chat_postEphemeral(channel="C1", user="U1", text="x", blocks=five),
+    ):
+        with pytest.raises(SlackApiError) as raised:
+            await call
+        assert raised.value.response["error"] == "msg_blocks_too_long"
+    posted = await client.chat_postMessage(channel="C1", text="x", blocks=five[:4])
+    with pytest.raises(SlackApiError) as raised:
+        await client.chat_update(channel="C1", ts=posted["ts"], text="x", blocks=five)
+    assert raised.value.response["error"] == "msg_blocks_too_long"
+
+    webhook = AsyncWebhookClient(fake_slack.response_url(1))
+    refused = await webhook.send(text="x", blocks=five, response_type="ephemeral")
+    assert (refused.status_code, refused.body) == (400, "msg_blocks_too_long")
+    invalid = await webhook.send(
+        text="x", blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "a" * 3001}}]
+    )
+    assert (invalid.status_code, invalid.body) == (400, "invalid_blocks")
+    assert [call.failed for call in fake_slack.responses] == [True, True]
+
+
+async def test_the_fake_refuses_a_modal_slack_would_not_open(fake_slack: FakeSlack) -> None:
+    client = AsyncWebClient(token="xoxb-test", base_url=fake_slack.api_url)
+    option = {"text": {"type": "plain_text", "text": "o" * 76}, "value": "o"}
+    view = {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Params"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "param.x",
+                "label": {"type": "plain_text", "text": "x"},
+                "element": {"type": "static_select", "action_id": "v", "options": [option]},
+            }
+        ],
+    }
+    with pytest.raises(SlackApiError) as raised:
+        await client.views_open(trigger_id="t1", view=view)
+    assert raised.value.response["error"] == "invalid_arguments"
+    assert "over 75 characters" in str(raised.value.response["response_metadata"])
 
 
 async def test_a_rate_limit_is_retried_once_by_slack_sdk(fake_slack: FakeSlack) -> None:
