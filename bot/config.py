@@ -88,7 +88,11 @@ class Config(_Strict):
 
 
 def load_config(path: Path | None) -> Config:
-    """The config in ``path``, or the built-in defaults when ``path`` is None."""
+    """The config in ``path``, or the built-in defaults when ``path`` is None.
+
+    ConfigError lists every problem at once, one ``file:line: field: problem`` line each,
+    sorted by line.
+    """
     if path is None:
         return Config()
     try:
@@ -98,34 +102,42 @@ def load_config(path: Path | None) -> Config:
     data: Any = located.data if located.data is not None else {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: the config file is a mapping")
-    secret = _find_secret_key(data, ())
-    if secret is not None:
-        raise ConfigError(
-            f"{path}:{located.line_of(secret)}: {dotted_field(secret)}: secrets are read from"
-            " the environment, never from the config file"
+    secrets = _find_secret_keys(data, ())
+    problems = [
+        PlaybookFileError(
+            str(path),
+            located.line_of(loc),
+            dotted_field(loc),
+            "secrets are read from the environment, never from the config file",
         )
+        for loc in secrets
+    ]
+    config: Config | None = None
     try:
         config = Config.model_validate({**data, "source": str(path)})
     except ValidationError as exc:
-        first = validation_problems(located, exc)[0]
-        raise ConfigError(first.reason) from exc
+        # A secret key is also an unknown one: say it once, as the secret it is.
+        said = {dotted_field(loc) for loc in secrets}
+        problems += [p for p in validation_problems(located, exc) if p.field not in said]
+    if problems or config is None:
+        problems.sort(key=lambda p: p.line or 0)
+        raise ConfigError("\n".join(p.reason for p in problems))
     base = path.parent
     return config.model_copy(
         update={"playbook_dirs": [p if p.is_absolute() else base / p for p in config.playbook_dirs]}
     )
 
 
-def _find_secret_key(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+def _find_secret_keys(value: Any, loc: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:
+    """Every key under ``value`` that names a secret and holds one (not a section of them)."""
+    found: list[tuple[str | int, ...]] = []
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str) and is_secret_name(key) and not isinstance(item, dict):
-                return (*loc, key)
-            found = _find_secret_key(item, (*loc, key))
-            if found:
-                return found
+                found.append((*loc, key))
+            else:
+                found += _find_secret_keys(item, (*loc, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = _find_secret_key(item, (*loc, index))
-            if found:
-                return found
-    return None
+            found += _find_secret_keys(item, (*loc, index))
+    return found

@@ -197,10 +197,11 @@ def test_a_secret_inside_a_list_is_refused(tmp_path: Path) -> None:
         """,
     )
 
-    assert config_error(path) == (
+    assert config_error(path).splitlines() == [
+        f"{path}:1: webhooks: Extra inputs are not permitted",
         f"{path}:3: webhooks[0].api_key: secrets are read from the environment,"
-        " never from the config file"
-    )
+        " never from the config file",
+    ]
 
 
 def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
@@ -280,3 +281,29 @@ def test_an_unset_connection_variable_is_named(tmp_path: Path, environ: dict[str
     assert caught.value.reason == (
         "connection `app` reads its URL from APP_DATABASE_URL, which is not set"
     )
+
+
+def test_every_problem_is_reported_at_once_sorted_by_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        roles:
+          sre: {slack: [U012AB3CD], email: [sre@example.com]}
+        colour: blue
+        engine:
+          stale_after: later
+        connections:
+          app: {url_env: APP_DATABASE_URL, password: hunter22}
+        """,
+    )
+
+    reason = config_error(path)
+
+    assert reason.splitlines() == [
+        f"{path}:2: roles.sre.email: Extra inputs are not permitted",
+        f"{path}:3: colour: Extra inputs are not permitted",
+        f"{path}:5: engine.stale_after: expected a duration such as 30s, 5m or 1h30m, got 'later'",
+        f"{path}:7: connections.app.password: secrets are read from the environment,"
+        " never from the config file",
+    ]
+    assert "hunter22" not in reason
