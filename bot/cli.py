@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shlex
 import sys
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -38,13 +39,62 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        _fail(f"environment variable {first['loc'][0]}: {first['msg']}")
+        _fail(
+            "\n".join(
+                f"environment variable {error['loc'][0]}: {error['msg']}"
+                for error in exc.errors(include_url=False)
+            )
+        )
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    _say("error", message)
     raise typer.Exit(code)
+
+
+def _say(kind: str, message: str) -> None:
+    """``kind: line`` on stderr for every line of ``message`` (errors may list several)."""
+    colour = typer.colors.RED if kind == "error" else typer.colors.YELLOW
+    for line in message.splitlines() or [""]:
+        typer.secho(f"{kind}: {line}", err=True, fg=colour)
+
+
+def _database_problem(exc: BaseException, url: str) -> str | None:
+    """One line naming the database (password hidden) and why it failed; None if not ours."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    where = f"cannot open the database {_redacted(url)}"
+    if isinstance(exc, ModuleNotFoundError):
+        return f"{where}: its driver `{exc.name}` is not installed"
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return f"{where}: {_first_line(exc.orig)}"
+    if isinstance(exc, SQLAlchemyError | OSError):
+        return f"{where}: {_first_line(exc)}"
+    if type(exc).__module__.startswith("alembic"):
+        # e.g. the database was migrated by a newer chatops than this one.
+        return f"{where}: migrations failed: {_first_line(exc)}"
+    return None
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        # Not a URL SQLAlchemy can read: never show what may be credentials.
+        scheme, _, rest = url.rpartition("://")
+        if "@" in rest:
+            rest = "***@" + rest.rsplit("@", 1)[1]
+        return f"{scheme}://{rest}" if scheme else rest
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else type(exc).__name__
+    # SQLAlchemy prefixes what it wraps with "(driver.ErrorClass) ".
+    return re.sub(r"^\([\w.]+\) ", "", text)
 
 
 def _logging(level: str, *, json: bool) -> None:
@@ -102,36 +152,59 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _open(settings: Settings) -> Dependencies:
-    from sqlalchemy.exc import SQLAlchemyError
-
     from bot.runtime import open_dependencies
 
     try:
         return await open_dependencies(settings)
     except ChatOpsError as exc:
         _fail(exc.reason)
-    except (SQLAlchemyError, OSError) as exc:
-        url = settings.database_url.split("@")[-1]
-        _fail(f"cannot open the database ({url}): {exc.__class__.__name__}: {exc}".split("\n")[0])
+    except Exception as exc:
+        problem = _database_problem(exc, settings.database_url)
+        if problem is None:
+            raise
+        _fail(problem)
 
 
 @app.command()
 def check() -> None:
     """Validate the config and every playbook; exit 1 with file:line: field on any problem."""
+    from playbooks.actions.registry import ActionRegistry
     from playbooks.catalog import Catalog
+    from playbooks.lint import ConfigNames
 
     settings = _settings()
     path = settings.resolved_config_path()
+    errors: list[str] = []
+    names: ConfigNames | None = None
+    dirs = settings.extra_playbook_dirs()
     try:
         config = load_config(path)
     except ConfigError as exc:
-        _fail(exc.reason)
-    found = Catalog.scan([*config.playbook_dirs, *settings.extra_playbook_dirs()], _registry())
-    for problem in found.problems:
-        typer.secho(f"error: {problem.reason}", err=True, fg=typer.colors.RED)
-    if found.problems:
+        # Still check the playbooks, without what the config would have told about them.
+        errors += exc.reason.splitlines()
+    else:
+        names = ConfigNames(
+            source=config.source,
+            roles=frozenset(config.roles),
+            channels=frozenset(config.channels),
+            connections=frozenset(config.connections),
+        )
+        dirs = [*config.playbook_dirs, *dirs]
+    registry, plugin_problems = ActionRegistry.scan()
+    errors += plugin_problems
+    found = Catalog.scan(dirs, registry, names=names)
+    errors += [problem.reason for problem in found.problems]
+    for error in errors:
+        _say("error", error)
+    for warning in found.warnings:
+        _say("warning", warning.reason)
+    if errors:
         raise typer.Exit(1)
-    typer.echo(f"ok: config {path or '(built-in defaults)'}, {len(found.playbooks)} playbooks")
+    count = len(found.warnings)
+    warned = f", {count} warning{'s' if count > 1 else ''}" if count else ""
+    typer.echo(
+        f"ok: config {path or '(built-in defaults)'}, {len(found.playbooks)} playbooks{warned}"
+    )
 
 
 @playbooks_app.command("list")
@@ -188,7 +261,13 @@ def db_upgrade() -> None:
         finally:
             await engine.dispose()
 
-    revision = asyncio.run(go())
+    try:
+        revision = asyncio.run(go())
+    except Exception as exc:
+        problem = _database_problem(exc, settings.database_url)
+        if problem is None:
+            raise
+        _fail(problem)
     typer.echo(f"database at revision {revision}")
 
 

@@ -11,7 +11,7 @@ import structlog
 
 from playbooks.actions.registry import ActionRegistry
 from playbooks.errors import PlaybookFileError, UnknownPlaybookError
-from playbooks.lint import lint_catalog, parse_playbook
+from playbooks.lint import ConfigNames, lint_catalog, lint_playbook
 from playbooks.model import Playbook
 
 __all__ = ["BUILTIN_DIR", "Catalog", "CatalogLoad"]
@@ -22,10 +22,15 @@ log = structlog.get_logger(__name__)
 
 @dataclass
 class CatalogLoad:
-    """What loading found: the playbooks that are valid and every problem, file by file."""
+    """What loading found: the valid playbooks, and every problem and warning.
+
+    Problems and warnings are grouped by file, in the order the files were read, and
+    sorted by line within a file.
+    """
 
     playbooks: dict[str, Playbook] = field(default_factory=dict)
     problems: list[PlaybookFileError] = field(default_factory=list)
+    warnings: list[PlaybookFileError] = field(default_factory=list)
 
 
 class Catalog:
@@ -36,35 +41,57 @@ class Catalog:
 
     @staticmethod
     def scan(
-        dirs: Sequence[Path], registry: ActionRegistry, *, include_builtin: bool = True
+        dirs: Sequence[Path],
+        registry: ActionRegistry,
+        *,
+        include_builtin: bool = True,
+        names: ConfigNames | None = None,
     ) -> CatalogLoad:
-        """Parse and lint every ``*.yaml``/``*.yml`` under the folders; never raises on a file."""
+        """Parse and lint every ``*.yaml``/``*.yml`` under the folders; never raises on a file.
+
+        With ``names`` (what the config defines), the roles and channels playbooks name
+        are checked, and connections and notify channels the config lacks are warnings.
+        """
         result = CatalogLoad()
+        order: dict[str, int] = {}
+        replaced: set[str] = set()
+        linted: dict[str, Playbook] = {}
         folders = [BUILTIN_DIR, *dirs] if include_builtin else list(dirs)
         for folder in folders:
+            order.setdefault(str(folder), len(order))
             if not folder.is_dir():
                 result.problems.append(
                     PlaybookFileError(str(folder), None, None, "playbook folder does not exist")
                 )
                 continue
             for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+                order.setdefault(str(path), len(order))
                 try:
-                    playbook, problems = parse_playbook(path, registry)
+                    found = lint_playbook(path, registry, names=names)
                 except PlaybookFileError as exc:
                     result.problems.append(exc)
                     continue
-                result.problems.extend(problems)
-                if problems or playbook is None:
+                result.problems.extend(found.errors)
+                result.warnings.extend(found.warnings)
+                playbook = found.playbook
+                if playbook is None:
+                    continue
+                # Cross-file checks see every playbook whose schema holds, so that a file's
+                # sub-playbook problems show up together with its other ones.
+                linted[playbook.name] = playbook
+                if found.errors:
                     continue
                 if playbook.name in result.playbooks:
+                    previous = result.playbooks[playbook.name].source
                     log.info(
-                        "playbook_overridden",
-                        name=playbook.name,
-                        previous=result.playbooks[playbook.name].source,
-                        by=str(path),
+                        "playbook_overridden", name=playbook.name, previous=previous, by=str(path)
                     )
+                    replaced.add(previous)
                 result.playbooks[playbook.name] = playbook
-        result.problems.extend(lint_catalog(result.playbooks))
+        result.problems.extend(lint_catalog(linted))
+        result.problems = _by_file(result.problems, order)
+        # A playbook another folder replaces is not in the catalog: its warnings do not apply.
+        result.warnings = _by_file([w for w in result.warnings if w.path not in replaced], order)
         return result
 
     @classmethod
@@ -97,3 +124,8 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self._by_name)
+
+
+def _by_file(problems: list[PlaybookFileError], order: dict[str, int]) -> list[PlaybookFileError]:
+    """Grouped by file in reading order, then by line (sorting is stable: ties keep order)."""
+    return sorted(problems, key=lambda p: (order.get(p.path, len(order)), p.line or 0))

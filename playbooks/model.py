@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from playbooks.durations import Duration
 
@@ -25,6 +25,20 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 RESERVED_NAMES = frozenset({"list", "help", "status", "history", "cancel"})
 _MAPPING_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))
 STEP_ID = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _param_name(value: str) -> str:
+    if not STEP_ID.match(value):
+        raise ValueError(
+            f"`{value}`: a parameter name is lower-case letters, digits and underscores"
+        )
+    if value in _MAPPING_METHODS:
+        # `params.items` in a template would be the method, never the value.
+        raise ValueError(f"`{value}` cannot name a parameter: templates read it as a method")
+    return value
+
+
+ParamName = Annotated[str, AfterValidator(_param_name)]
 
 
 class _Strict(BaseModel):
@@ -117,7 +131,7 @@ class Playbook(_Strict):
     description: str = ""
     risk: Risk = Risk.LOW
     estimate: Estimate = Field(default_factory=Estimate)
-    params: dict[str, ParamSpec] = Field(default_factory=dict)
+    params: dict[ParamName, ParamSpec] = Field(default_factory=dict)
     allowed: list[str] = Field(default_factory=list)
     channels: list[str] = Field(default_factory=list)
     approval: ApprovalPolicy | None = None
@@ -133,19 +147,6 @@ class Playbook(_Strict):
             raise ValueError("a name is a slug: lower-case letters, digits and dashes")
         if value in RESERVED_NAMES:
             raise ValueError(f"`{value}` is a command word and cannot name a playbook")
-        return value
-
-    @field_validator("params")
-    @classmethod
-    def _param_names(cls, value: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
-        for name in value:
-            if not STEP_ID.match(name):
-                raise ValueError(
-                    f"`{name}`: a parameter name is lower-case letters, digits and underscores"
-                )
-            if name in _MAPPING_METHODS:
-                # `params.items` in a template would be the method, never the value.
-                raise ValueError(f"`{name}` cannot name a parameter: templates read it as a method")
         return value
 
     @model_validator(mode="after")

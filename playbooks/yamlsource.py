@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from playbooks.errors import PlaybookFileError
 
-__all__ = ["LocatedYaml", "dotted_field", "load_yaml", "validation_problems"]
+__all__ = ["Loc", "LocatedYaml", "dotted_field", "load_yaml", "validation_problems"]
 
 Loc = tuple[str | int, ...]
 
@@ -85,12 +85,22 @@ def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: str) -> A
 
 
 def validation_problems(
-    located: LocatedYaml, error: ValidationError, *, prefix: Loc = ()
+    located: LocatedYaml,
+    error: ValidationError,
+    *,
+    prefix: Loc = (),
+    skip: Callable[[Loc, str], bool] | None = None,
 ) -> list[PlaybookFileError]:
-    """Each pydantic error as a PlaybookFileError naming the line and the dotted field."""
+    """Each pydantic error as a PlaybookFileError naming the line and the dotted field.
+
+    ``skip(loc, type)`` drops the errors it is true for (``loc`` is relative to ``prefix``).
+    """
     problems = []
     for item in error.errors(include_url=False):
-        loc = (*prefix, *(part for part in item["loc"] if not _is_union_tag(part)))
+        relative = tuple(part for part in item["loc"] if not _is_union_tag(part))
+        if skip is not None and skip(relative, item["type"]):
+            continue
+        loc = (*prefix, *relative)
         # "Value error, " is pydantic's wording, not ours: the user needs only the reason.
         message = item["msg"].removeprefix("Value error, ")
         dotted = dotted_field(loc) or None
@@ -104,7 +114,8 @@ def dotted_field(loc: Sequence[str | int]) -> str:
 
 
 def _is_union_tag(part: str | int) -> bool:
-    # pydantic adds the member type's name ("bool", "str") to union error locations.
+    # pydantic adds the member type's name ("bool", "str") to union error locations, and
+    # "[key]" to the error of a mapping key (the key itself names the field already).
     return isinstance(part, str) and (
-        part in {"bool", "str", "float", "int"} or bool(_UNION_TAG.match(part))
+        part in {"bool", "str", "float", "int", "[key]"} or bool(_UNION_TAG.match(part))
     )

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.http import build_http_app
+from playbooks.catalog import BUILTIN_DIR
+from tests.playbooks.plugins import ECHO_PLUGIN, install_plugin
 from tests.support.console import BotFactory
 
 runner = CliRunner()
@@ -19,6 +22,38 @@ steps:
   - id: call
     action: htp
     with: {url: "http://x"}
+"""
+
+BAD_PLAYBOOK = """\
+name: bad
+params:
+  replicas: {type: integer, min: 5, max: 1}
+steps:
+  - id: a
+    action: http
+    with: {url: "{{ params.nope }}"}
+  - id: b
+    action: http
+    with: {url: "{{ env.ES_URL | nosuchfilter }}"}
+  - id: c
+    when: "{{ steps.zzz.failed }}"
+    action: playbook
+    with: {name: clear-cache, params: {index_nme: x, cache_types: [bogus]}}
+  - id: d
+    action: poll
+    with: {check: {action: nosuch, qury: x}, until: "value <"}
+"""
+
+GUARDED_PLAYBOOK = """\
+name: guarded
+allowed: [sre]
+channels: [incident]
+approval:
+  approvers: [sre-leads]
+steps:
+  - id: tell
+    action: notify
+    with: {message: hello, channel: ops}
 """
 
 
@@ -47,7 +82,148 @@ async def test_health_ready_and_metrics(make_bot: BotFactory, tmp_path: Path) ->
 def test_check_passes_on_the_built_in_catalog(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check"], env={"CHATOPS_PLAYBOOK_DIRS": ""})
     assert result.exit_code == 0, result.output
-    assert "3 playbooks" in result.output
+    # latency-spike queries the `app` connection, which the built-in defaults do not define.
+    assert result.stderr.splitlines() == [
+        f"warning: {BUILTIN_DIR / 'latency-spike.yaml'}:34: steps[1].with.connection:"
+        " no connection `app` in the config (built-in defaults; it defines no connections):"
+        " this step will fail until one is added"
+    ]
+    assert result.stdout == "ok: config (built-in defaults), 3 playbooks, 1 warning\n"
+
+
+def test_check_does_not_warn_about_a_connection_the_config_defines(tmp_path: Path) -> None:
+    config = tmp_path / "chatops.yaml"
+    config.write_text("connections:\n  app: {url_env: APP_DATABASE_URL}\n")
+    result = runner.invoke(
+        app, ["check"], env={"CHATOPS_CONFIG": str(config), "CHATOPS_PLAYBOOK_DIRS": ""}
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert result.stdout == f"ok: config {config}, 3 playbooks\n"
+
+
+def test_check_reports_every_problem_of_a_broken_playbook(tmp_path: Path) -> None:
+    config = tmp_path / "chatops.yaml"
+    config.write_text("connections:\n  app: {url_env: APP_DATABASE_URL}\n")
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    path = folder / "bad.yaml"
+    path.write_text(BAD_PLAYBOOK)
+    result = runner.invoke(
+        app, ["check"], env={"CHATOPS_CONFIG": str(config), "CHATOPS_PLAYBOOK_DIRS": str(folder)}
+    )
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {path}:3: params.replicas.min: `min` (5) is greater than `max` (1):"
+        " no value can pass",
+        f"error: {path}:7: steps[0].with.url: `params.nope` is not a parameter of this playbook"
+        " (parameters: `replicas`)",
+        f"error: {path}:10: steps[1].with.url: template error: No filter named 'nosuchfilter'.",
+        f"error: {path}:12: steps[2].when: `steps.zzz`: no step has the id `zzz`"
+        " (steps before this one: a, b)",
+        f"error: {path}:14: steps[2].with.params.index_nme: `index_nme` is not a parameter of"
+        " clear-cache (parameters: `index_name`, `cache_types`)",
+        f"error: {path}:14: steps[2].with.params.cache_types: `bogus` is not one of:"
+        " query, request, fielddata",
+        f"error: {path}:17: steps[3].with.until: template error: unexpected"
+        " 'end of print statement'",
+        f"error: {path}:17: steps[3].with.check.action: unknown action `nosuch`"
+        " (known: http, notify, playbook, poll, prometheus, shell, sql, wait)",
+    ]
+    assert result.stdout == ""
+
+
+def test_check_holds_playbooks_to_the_configs_roles_and_channels(tmp_path: Path) -> None:
+    config = tmp_path / "chatops.yaml"
+    config.write_text(
+        "roles:\n  sre-lead: {shell: [alice]}\n"
+        "channels:\n  incidents: {shell: incidents}\n"
+        "connections:\n  app: {url_env: APP_DATABASE_URL}\n"
+    )
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    path = folder / "guarded.yaml"
+    path.write_text(GUARDED_PLAYBOOK)
+    result = runner.invoke(
+        app, ["check"], env={"CHATOPS_CONFIG": str(config), "CHATOPS_PLAYBOOK_DIRS": str(folder)}
+    )
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {path}:2: allowed[0]: no role `sre` in the config ({config}; roles: sre-lead)",
+        f"error: {path}:3: channels[0]: no channel `incident` in the config ({config};"
+        " channels: incidents)",
+        f"error: {path}:5: approval.approvers[0]: no role `sre-leads` in the config ({config};"
+        " roles: sre-lead)",
+        f"warning: {path}:9: steps[0].with.channel: no channel `ops` in the config ({config};"
+        " it defines incidents): this step will fail until one is added",
+    ]
+
+    # The built-in defaults define no roles or channels: there is nothing to hold them to.
+    default = runner.invoke(app, ["check"], env={"CHATOPS_PLAYBOOK_DIRS": str(folder)})
+    assert default.exit_code == 0, default.output
+    assert "allowed" not in default.stderr
+
+
+def test_check_reports_config_and_playbook_errors_together(tmp_path: Path) -> None:
+    config = tmp_path / "chatops.yaml"
+    config.write_text("roles: {}\ncolour: blue\nslack_bot_token: xoxb-123\n")
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "broken.yaml").write_text(BROKEN)
+    result = runner.invoke(
+        app, ["check"], env={"CHATOPS_CONFIG": str(config), "CHATOPS_PLAYBOOK_DIRS": str(folder)}
+    )
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {config}:2: colour: Extra inputs are not permitted",
+        f"error: {config}:3: slack_bot_token: secrets are read from the environment,"
+        " never from the config file",
+        f"error: {folder}/broken.yaml:4: steps[0].action: unknown action `htp`"
+        " (known: http, notify, playbook, poll, prometheus, shell, sql, wait)",
+    ]
+    assert "xoxb-123" not in result.output
+
+
+def test_check_names_a_broken_action_plugin_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_plugin(
+        tmp_path / "site",
+        monkeypatch,
+        module="chatops_broken_cli",
+        source="import chatops_nosuchdependency\n",
+        entry_points={"pager": "chatops_broken_cli:PagerAction"},
+    )
+    result = runner.invoke(app, ["check"], env={"CHATOPS_PLAYBOOK_DIRS": ""})
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "error: action plug-in `pager = chatops_broken_cli:PagerAction` (chatops.actions)"
+        " failed to load: ModuleNotFoundError: No module named 'chatops_nosuchdependency'"
+    )
+    assert "Traceback" not in result.output
+
+
+def test_check_accepts_a_playbook_using_an_installed_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_plugin(
+        tmp_path / "site",
+        monkeypatch,
+        module="chatops_echo_cli",
+        source=ECHO_PLUGIN,
+        entry_points={"echo": "chatops_echo_cli:EchoAction"},
+    )
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    (folder / "greet.yaml").write_text(
+        "name: greet\nsteps:\n  - {id: hello, action: echo, with: {text: hi}}\n"
+    )
+    result = runner.invoke(app, ["check"], env={"CHATOPS_PLAYBOOK_DIRS": str(folder)})
+    assert result.exit_code == 0, result.output
+    assert "4 playbooks" in result.stdout
+    planned = runner.invoke(app, ["plan", "greet"], env={"CHATOPS_PLAYBOOK_DIRS": str(folder)})
+    assert planned.exit_code == 0, planned.output
+    assert "say 'hi'" in planned.stdout
 
 
 def test_check_names_file_line_and_field(tmp_path: Path) -> None:
@@ -96,3 +272,40 @@ def test_playbooks_list_and_db_upgrade(tmp_path: Path) -> None:
     )
     assert upgraded.exit_code == 0, upgraded.output
     assert "database at revision 0004" in upgraded.output
+
+
+def test_db_upgrade_names_an_unreachable_database_in_one_line() -> None:
+    result = runner.invoke(
+        app, ["db", "upgrade"], env={"DATABASE_URL": "postgresql://postgres:s3cret@127.0.0.1:1/x"}
+    )
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: cannot open the database postgresql+psycopg://postgres:***@127.0.0.1:1/x:"
+        ' connection failed: connection to server at "127.0.0.1", port 1 failed:'
+        " Connection refused"
+    ]
+    assert "s3cret" not in result.output
+
+
+def test_db_upgrade_names_a_missing_driver(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["db", "upgrade"], env={"DATABASE_URL": "mysql://app:s3cret@db.internal/app"}
+    )
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: cannot open the database mysql://app:***@db.internal/app:"
+        " its driver `MySQLdb` is not installed"
+    ]
+
+
+@pytest.mark.parametrize("command", [["shell"], ["run"], ["db", "upgrade"]])
+def test_every_command_that_opens_the_database_says_why_it_cannot(
+    tmp_path: Path, command: list[str]
+) -> None:
+    url = f"sqlite:///{tmp_path}/missing-folder/chatops.db"
+    result = runner.invoke(app, command, env={"DATABASE_URL": url}, input="")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: cannot open the database sqlite+aiosqlite:///{tmp_path}/missing-folder/"
+        "chatops.db: unable to open database file"
+    ]

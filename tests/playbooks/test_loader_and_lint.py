@@ -639,10 +639,12 @@ def test_an_extra_folder_overrides_a_built_in_by_name(
         """
         name: clear-cache
         title: Our own cache clear
+        params:
+          index_name: {type: string, default: kb}  # latency-spike passes it
         steps:
           - id: clear
             action: http
-            with: {method: POST, url: "http://search.internal/_cache/clear"}
+            with: {method: POST, url: "http://search.internal/{{ params.index_name }}/_cache/clear"}
         """,
     )
 
@@ -694,5 +696,5 @@ def test_a_param_named_like_a_mapping_method_is_refused(tmp_path: Path) -> None:
     playbook, problems = parse_playbook(path, ActionRegistry.default())
     assert playbook is None
     assert [p.reason for p in problems] == [
-        f"{path}:2: params: `items` cannot name a parameter: templates read it as a method"
+        f"{path}:3: params.items: `items` cannot name a parameter: templates read it as a method"
     ]
