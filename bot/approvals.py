@@ -11,10 +11,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from bot.chat import ButtonAction, ButtonPress, MessageRef
-from bot.db.records import RunRecord
+from bot.db.records import RunRecord, StepRecord
 from bot.executor import Executor
 from bot.lifecycle import RunStatus, StepStatus
-from bot.lookups import not_now
+from bot.lookups import not_now, require_run
 from bot.observer import safely
 from bot.policy import APPROVE, DENY, approval_state, may_decide, reminder_due
 from bot.progress import Progress
@@ -61,27 +61,38 @@ class Approvals:
             )
 
     async def decide(self, press: ButtonPress, run: RunRecord) -> None:
-        """Approve or Deny, for the whole run (pending) or for a step gate (running)."""
-        step_id = press.button.step
+        """Approve or Deny, for the whole run (pending) or for a step gate (running).
+
+        Only decisions made inside the window count: one made at or after the run's
+        ``expires_at`` expires the run instead, and one on a step gate whose window has
+        passed is refused (the gate fails the step at its next look).
+        """
+        step_id = press.button.step or ""
         decision = APPROVE if press.button.action is ButtonAction.APPROVE else DENY
         policy = self._step_policy(run, step_id) if step_id else self._run_policy(run)
         if policy is None:
             raise ChatOpsError(f"Run #{run.id} has nothing to approve.")
-        if not await self._waiting_for_decision(run, step_id):
-            raise ChatOpsError(await not_now(self.store, run.id, decision))
+        await self._require_open(run, step_id, policy, decision)
         refusal = may_decide(press.actor, run, policy, self.deps.config)
         if refusal is not None:
             raise ChatOpsError(refusal)
-        recorded = await self.store.record_decision(
+        outcome = await self.store.record_decision(
             run_id=run.id,
-            step_id=step_id or "",
+            step_id=step_id,
             actor=press.actor,
             decision=decision,
             reason=press.reason,
+            needed=policy.min_approvals,
+            owner=self.owner,
         )
-        if recorded is None:
+        if outcome.already_decided:
             raise ChatOpsError(f"You have already decided on run #{run.id}; it counts once.")
-        state = approval_state(policy, await self.store.decisions(run.id, step_id or ""))
+        if outcome.approval is None:
+            # Something closed the wait since we looked: the window, a deny, the threshold.
+            fresh = await require_run(self.store, run.id)
+            await self._require_open(fresh, step_id, policy, decision)
+            raise ChatOpsError(await self._closed(fresh, step_id, decision))
+        state = approval_state(policy, outcome.decisions)
         who = press.actor.display
         reason = f": {press.reason}" if press.reason else ""
         if step_id:
@@ -93,22 +104,17 @@ class Approvals:
                 f"{mark} {who} {verb} step `{step_id}` of run #{run.id}{reason}"
                 f" ({state.describe(policy)}).",
             )
-        elif decision == DENY:
-            denied = await self.store.transition(
-                run.id,
-                expected={RunStatus.PENDING},
-                to=RunStatus.DENIED,
-                actor=press.actor.key,
-                surface=press.actor.surface,
-                detail={"reason": press.reason} if press.reason else None,
-            )
-            if denied is None:
-                raise ChatOpsError(await not_now(self.store, run.id, "deny"))
-            await self.progress.announce(denied, f"🚫 Denied by {who}{reason or '.'}")
-        elif not state.approved:
+        elif outcome.run is None:
             await self.progress.announce(run, f"👍 {who} approved ({state.describe(policy)}).")
+        elif outcome.run.status is RunStatus.DENIED:
+            await self.progress.announce(outcome.run, f"🚫 Denied by {who}{reason or '.'}")
         else:
-            await self._start_approved(press, run, state.approved_by)
+            self.progress.first_start(run.id)
+            await self.progress.announce(
+                outcome.run,
+                f"✅ Approved by {', '.join(state.approved_by)}. Starting run #{run.id}.",
+            )
+            self.start_run(outcome.run)
 
     async def check(self) -> None:
         """Expire approval waits whose window passed and remind approvers before that.
@@ -137,26 +143,6 @@ class Approvals:
                 )
         self.executor.gates.wake()  # step gates re-check their own windows
 
-    async def _start_approved(
-        self, press: ButtonPress, run: RunRecord, approved_by: tuple[str, ...]
-    ) -> None:
-        started = await self.store.transition(
-            run.id,
-            expected={RunStatus.PENDING},
-            to=RunStatus.RUNNING,
-            actor=press.actor.key,
-            surface=press.actor.surface,
-            owner=self.owner,
-            detail={"approved_by": list(approved_by)},
-        )
-        if started is None:
-            return  # another approval crossed the threshold first and started it
-        self.progress.first_start(run.id)
-        await self.progress.announce(
-            started, f"✅ Approved by {', '.join(approved_by)}. Starting run #{run.id}."
-        )
-        self.start_run(started)
-
     async def _expire(self, run: RunRecord, policy: ApprovalPolicy | None) -> None:
         assert run.expires_at is not None
         expired = await self.store.transition(
@@ -173,15 +159,44 @@ class Approvals:
                 expired, f"⌛ Run #{run.id} expired: it was not approved within {window}."
             )
 
-    async def _waiting_for_decision(self, run: RunRecord, step_id: str | None) -> bool:
-        if step_id is None:
-            return run.status is RunStatus.PENDING and run.needs_approval
+    async def _require_open(
+        self, run: RunRecord, step_id: str, policy: ApprovalPolicy, decision: str
+    ) -> None:
+        """Refuse a decision that comes too late; a run whose window passed expires now."""
+        now = self.deps.clock.now()
+        if not step_id:
+            if run.status is RunStatus.PENDING and run.expires_at and now >= run.expires_at:
+                await self._expire(run, policy)
+                raise ChatOpsError(await not_now(self.store, run.id, decision))
+            if run.status is not RunStatus.PENDING or not run.needs_approval:
+                raise ChatOpsError(await not_now(self.store, run.id, decision))
+            return
         if run.status is not RunStatus.RUNNING:
-            return False
-        return any(
-            s.step_id == step_id and s.status is StepStatus.WAITING
-            for s in await self.store.steps(run.id)
-        )
+            raise ChatOpsError(await not_now(self.store, run.id, decision))
+        gate = await self._gate(run, step_id)
+        if gate is not None and gate.expires_at is not None and now >= gate.expires_at:
+            self.executor.gates.wake(run.id)  # the gate fails the step now, not at its poll
+            raise ChatOpsError(
+                f"Can't {decision} step `{step_id}` of run #{run.id}: its approval expired at "
+                f"{gate.expires_at:%H:%M} UTC."
+            )
+        if gate is None:
+            raise ChatOpsError(await self._closed(run, step_id, decision))
+
+    async def _closed(self, run: RunRecord, step_id: str, decision: str) -> str:
+        """Why nothing waits for this decision any more."""
+        if step_id and run.status is RunStatus.RUNNING:
+            return (
+                f"Can't {decision} step `{step_id}` of run #{run.id}: it no longer waits for one."
+            )
+        return await not_now(self.store, run.id, decision)
+
+    async def _gate(self, run: RunRecord, step_id: str) -> StepRecord | None:
+        """The step's record while it waits at its gate; None when it does not."""
+        for step in await self.store.steps(run.id):
+            if step.step_id == step_id and step.phase == "main":
+                return step if step.status is StepStatus.WAITING else None
+        return None
 
     def _run_policy(self, run: RunRecord) -> ApprovalPolicy | None:
         if run.playbook not in self.deps.catalog:

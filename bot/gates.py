@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.db.records import RunRecord, StepRecord
@@ -42,15 +42,20 @@ class ApprovalGates:
     async def wait(
         self, run: RunRecord, step: Step, policy: ApprovalPolicy, position: int
     ) -> str | None:
-        """Pause at ``step``'s gate; None once approved, else why the step may not run."""
+        """Pause at ``step``'s gate; None once approved, else why the step may not run.
+
+        Only decisions made before the gate's ``expires_at`` count. A resumed run keeps the
+        expiry it was first given, and does not ask again once its gate is settled.
+        """
         existing = [
             s for s in await self.store.steps(run.id) if s.step_id == step.id and s.phase == "main"
         ]
-        expires_at = (
-            existing[0].expires_at
-            if existing and existing[0].expires_at is not None
-            else self.clock.now() + timedelta(seconds=policy.expires_after)
-        )
+        stored = existing[0].expires_at if existing else None
+        if stored is not None:
+            settled, refusal = await self._verdict(run, step, policy, stored)
+            if settled:
+                return refusal
+        expires_at = stored or self.clock.now() + timedelta(seconds=policy.expires_after)
         waiting_since = await self.store.wait_at_gate(
             run_id=run.id,
             step_id=step.id,
@@ -75,14 +80,10 @@ class ApprovalGates:
         event = self._waiting.setdefault(run.id, asyncio.Event())
         try:
             while True:
-                state = approval_state(policy, await self.store.decisions(run.id, step.id))
-                if state.denied:
-                    return f"approval {state.describe(policy)}"
-                if state.approved:
-                    return None
+                settled, refusal = await self._verdict(run, step, policy, expires_at)
+                if settled:
+                    return refusal
                 now = self.clock.now()
-                if now >= expires_at:
-                    return f"approval expired after {format_duration(policy.expires_after)}"
                 if reminder_due(
                     expires_at, now, policy.expires_after, already_reminded=False
                 ) and await self.store.mark_reminded(run.id, step.id):
@@ -96,3 +97,24 @@ class ApprovalGates:
                     await asyncio.wait_for(event.wait(), self.poll_every)
         finally:
             self._waiting.pop(run.id, None)
+
+    async def _verdict(
+        self, run: RunRecord, step: Step, policy: ApprovalPolicy, expires_at: datetime
+    ) -> tuple[bool, str | None]:
+        """Whether the gate is settled, and if so None (approved) or why the step may not run.
+
+        The time is read before the decisions: a decision stored before that moment and
+        inside the window is seen, so an expiry never overrides a decision that counted.
+        """
+        now = self.clock.now()
+        decisions = [
+            d for d in await self.store.decisions(run.id, step.id) if d.decided_at < expires_at
+        ]
+        state = approval_state(policy, decisions)
+        if state.denied:
+            return True, f"approval {state.describe(policy)}"
+        if state.approved:
+            return True, None
+        if now >= expires_at:
+            return True, f"approval expired after {format_duration(policy.expires_after)}"
+        return False, None

@@ -98,8 +98,10 @@ class ChatOpsService:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Find runs a dead process left behind, then keep heartbeating in the background."""
+        """Find runs a dead process left behind and expire approval waits that lapsed while
+        no process was running, then keep heartbeating in the background."""
         await self.sweep()
+        await self.approvals.check()
         self._background = asyncio.gather(self._liveness_loop(), self._cancel_watch_loop())
 
     async def shutdown(self, *, grace: float = 10.0) -> None:

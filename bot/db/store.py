@@ -9,10 +9,11 @@ short and never span I/O to a chat platform or a playbook target.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, insert, text, update
+from sqlalchemy import CursorResult, func, insert, or_, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,11 +30,11 @@ from bot.db.statements import (
     GET_RUN,
     RUNS,
     SET_CARD,
+    STEPS,
     STEPS_OF,
     step_upsert,
 )
 from bot.db.tables import (
-    ApprovalRow,
     AuditEventRow,
     ProcessedEventRow,
     RunRow,
@@ -49,6 +50,16 @@ SYSTEM = "system"
 
 def _identity(text: str) -> str:
     return text
+
+
+@dataclass(frozen=True)
+class RecordedDecision:
+    """What :meth:`Store.record_decision` did; ``approval`` is None when it was refused."""
+
+    approval: ApprovalRecord | None
+    decisions: tuple[ApprovalRecord, ...] = ()  # the wait's decisions, as they now stand
+    run: RunRecord | None = None  # the run, when this decision ended its wait
+    already_decided: bool = False  # refused: this person had decided before
 
 
 class Store:
@@ -434,33 +445,126 @@ class Store:
         actor: Actor,
         decision: str,
         reason: str = "",
-    ) -> ApprovalRecord | None:
-        """Store one person's decision; None if they had already decided (counted once)."""
-        row = ApprovalRow(
-            run_id=run_id,
-            step_id=step_id,
-            actor=actor.key,
-            actor_name=actor.display,
-            surface=actor.surface,
-            decision=decision,
-            reason=self._redact(reason),
-            decided_at=self._now(),
+        needed: int = 1,
+        owner: str | None = None,
+    ) -> RecordedDecision:
+        """Store one person's decision (``approve`` or ``deny``) while it can still count.
+
+        A decision counts only while the run (``step_id`` empty: pending approval) or its
+        step gate (the run running, the step waiting) still waits for one: before its
+        ``expires_at``, and before earlier decisions settled it (a deny, or ``needed``
+        approvals). Anything else is refused and writes nothing, so the decisions and the
+        audit trail hold exactly the decisions that took part. A person counts once.
+
+        A run-level decision that settles the wait moves the run to ``denied``, or to
+        ``running`` owned by ``owner``, in the same transaction. The run's row is locked
+        first, so decisions on one run are taken one at a time, from every replica.
+        """
+        now = self._now()
+        reason = self._redact(reason)
+        if step_id:
+            lock = update(RUNS).where(RUNS.c.id == run_id, RUNS.c.status == RunStatus.RUNNING.value)
+        else:
+            lock = update(RUNS).where(
+                RUNS.c.id == run_id,
+                RUNS.c.status == RunStatus.PENDING.value,
+                RUNS.c.needs_approval.is_(True),
+                or_(RUNS.c.expires_at.is_(None), RUNS.c.expires_at > now),
+            )
+        lock = lock.values(version=RUNS.c.version).returning(RUNS.c.id)  # changes nothing
+        gate_open = sa_select(STEPS.c.id).where(
+            STEPS.c.run_id == run_id,
+            STEPS.c.phase == "main",
+            STEPS.c.step_id == step_id,
+            STEPS.c.status == StepStatus.WAITING.value,
+            or_(STEPS.c.expires_at.is_(None), STEPS.c.expires_at > now),
         )
-        try:
-            async with self._sessions.begin() as session:
-                session.add(row)
-                session.add(
-                    self._audit_row(
-                        run_id=run_id,
-                        actor=actor.key,
-                        surface=actor.surface,
-                        kind=f"approval.{decision}",
-                        detail={"step": step_id or None, "reason": reason},
-                    )
+        earlier_query = (
+            sa_select(APPROVALS)
+            .where(APPROVALS.c.run_id == run_id, APPROVALS.c.step_id == step_id)
+            .order_by(APPROVALS.c.id)
+        )
+        row = {
+            "run_id": run_id,
+            "step_id": step_id,
+            "actor": actor.key,
+            "actor_name": actor.display,
+            "surface": actor.surface,
+            "decision": decision,
+            "reason": reason,
+            "decided_at": now,
+        }
+        audit = self._audit_insert(
+            run_id=run_id,
+            actor=actor.key,
+            surface=actor.surface,
+            kind=f"approval.{decision}",
+            detail={"step": step_id or None, "reason": reason},
+        )
+
+        def settled(decisions: Collection[ApprovalRecord]) -> bool:
+            approvals = sum(1 for d in decisions if d.decision == "approve")
+            return any(d.decision == "deny" for d in decisions) or approvals >= needed
+
+        async def settle_run(
+            connection: AsyncConnection, decisions: Collection[ApprovalRecord]
+        ) -> RunRecord:
+            """The run's row is locked and pending: move it as ``decisions`` settle it."""
+            denied = [d for d in decisions if d.decision == "deny"]
+            values: dict[str, Any] = {"version": RUNS.c.version + 1, "updated_at": now}
+            detail: dict[str, Any]
+            if denied:
+                to = RunStatus.DENIED
+                values |= {"status": to.value, "finished_at": now}
+                detail = {"reason": denied[0].reason} if denied[0].reason else {}
+            else:
+                to = RunStatus.RUNNING
+                values |= {
+                    "status": to.value,
+                    "started_at": func.coalesce(RUNS.c.started_at, now),
+                    "owner": owner,
+                    "heartbeat_at": now,
+                    "finished_at": None,
+                    "error": None,
+                }
+                detail = {"approved_by": [d.actor_name or d.actor for d in decisions]}
+            moved = update(RUNS).where(RUNS.c.id == run_id).values(**values).returning(*RUNS.c)
+            row = (await connection.execute(moved)).one()
+            await connection.execute(
+                *self._audit_insert(
+                    run_id=run_id,
+                    actor=actor.key,
+                    surface=actor.surface,
+                    kind=f"run.{to.value}",
+                    detail=detail,
                 )
-        except IntegrityError:
-            return None
-        return ApprovalRecord.from_row(row)
+            )
+            return RunRecord.from_row(row)
+
+        async def write(connection: AsyncConnection) -> RecordedDecision:
+            if (await connection.execute(lock)).one_or_none() is None:
+                return RecordedDecision(None)
+            if step_id and (await connection.execute(gate_open)).one_or_none() is None:
+                return RecordedDecision(None)
+            earlier = tuple(
+                ApprovalRecord.from_row(r) for r in await connection.execute(earlier_query)
+            )
+            if any(d.actor == actor.key for d in earlier):
+                return RecordedDecision(None, earlier, already_decided=True)
+            if settled(earlier):
+                return RecordedDecision(None, earlier)
+            inserted = (
+                await connection.execute(insert(APPROVALS).values(**row).returning(*APPROVALS.c))
+            ).one()
+            await connection.execute(*audit)
+            recorded = ApprovalRecord.from_row(inserted)
+            decisions = (*earlier, recorded)
+            if step_id or not settled(decisions):
+                return RecordedDecision(recorded, decisions)
+            moved = await settle_run(connection, decisions)
+            return RecordedDecision(recorded, decisions, moved)
+
+        return await self._writes.submit(write)
 
     async def decisions(self, run_id: int, step_id: str | None = None) -> list[ApprovalRecord]:
         query = sa_select(APPROVALS).where(APPROVALS.c.run_id == run_id)

@@ -8,58 +8,10 @@ import pytest
 
 from bot.lifecycle import RunStatus, StepStatus
 from handlers.shell.testing import ConsoleBot
+from tests.bot.approval_playbooks import CONFIG, PLAYBOOKS
 from tests.support.clock import FastClock
 from tests.support.console import BotFactory
 from tests.support.stub_server import StubServer
-
-CONFIG = """
-roles:
-  sre-lead: {shell: [bob, carol]}
-  sre: {shell: [alice, bob, carol, dave]}
-channels:
-  incidents: {shell: incidents}
-engine: {approval_poll_every: 50ms}
-"""
-
-TWO_KEY = """
-name: two-key
-title: Two-key change
-risk: high
-allowed: [sre]
-channels: [incidents]
-approval: {required: true, approvers: [sre-lead], min_approvals: 2, expires_after: 10m}
-steps:
-  - id: go
-    action: http
-    with: {method: POST, url: "{{ env.API_URL }}/go"}
-"""
-
-SELF_OK = """
-name: self-ok
-approval: {required: true, approvers: [sre-lead], allow_self_approval: true}
-steps:
-  - id: go
-    action: http
-    with: {method: POST, url: "{{ env.API_URL }}/go"}
-"""
-
-GATED = """
-name: canary-rollback
-params:
-  immediate: {type: boolean, default: true}
-steps:
-  - id: reduce
-    name: Reduce canary to 5%
-    action: http
-    with: {method: POST, url: "{{ env.API_URL }}/reduce"}
-  - id: rollback
-    name: Roll back
-    approval: {required: "{{ params.immediate }}", approvers: [sre-lead], expires_after: 10m}
-    action: http
-    with: {method: POST, url: "{{ env.API_URL }}/rollback"}
-"""
-
-PLAYBOOKS = {"two-key": TWO_KEY, "self-ok": SELF_OK, "gated": GATED}
 
 
 @pytest.fixture

@@ -410,60 +410,255 @@ async def test_a_cancel_racing_a_start_exactly_one_wins(store: Store, database_u
 
 # -- approvals ------------------------------------------------------------------------
 
+IN_AN_HOUR = timedelta(hours=1)
+
+
+async def awaiting_approval(store: Store, now: datetime | None = None) -> RunRecord:
+    """A pending run that waits for approvals until an hour after ``now``."""
+    expires_at = (now or datetime.now(UTC)) + IN_AN_HOUR
+    return await new_run(store, needs_approval=True, expires_at=expires_at)
+
+
+async def paused_at_gate(store: Store, step_id: str = "gate", now: datetime | None = None) -> int:
+    """A running run whose step ``step_id`` waits at its approval gate for an hour."""
+    run = await new_run(store)
+    await start(store, run.id)
+    await store.wait_at_gate(
+        run_id=run.id,
+        step_id=step_id,
+        position=0,
+        action="http",
+        expires_at=(now or datetime.now(UTC)) + IN_AN_HOUR,
+    )
+    return run.id
+
 
 async def test_the_same_person_deciding_twice_counts_once(store: Store) -> None:
-    run = await new_run(store)
+    run = await awaiting_approval(store)
 
     first = await store.record_decision(
-        run_id=run.id, step_id="", actor=ALICE, decision="approve", reason="lgtm"
+        run_id=run.id, step_id="", actor=ALICE, decision="approve", reason="lgtm", needed=2
     )
     again = await store.record_decision(
-        run_id=run.id, step_id="", actor=ALICE, decision="deny", reason="changed my mind"
+        run_id=run.id, step_id="", actor=ALICE, decision="deny", reason="changed my mind", needed=2
     )
 
-    assert first is not None
-    assert first.actor == "slack:U0ALICE"
-    assert first.actor_name == "Alice"
-    assert first.decision == "approve"
-    assert again is None
+    assert first.approval is not None
+    assert first.approval.actor == "slack:U0ALICE"
+    assert first.approval.actor_name == "Alice"
+    assert first.approval.decision == "approve"
+    assert first.run is None  # one of two: still pending
+    assert again.approval is None and again.already_decided
     assert [d.decision for d in await store.decisions(run.id)] == ["approve"]
-    assert (await kinds(store, run.id)).count("approval.approve") == 1
-    assert "approval.deny" not in await kinds(store, run.id)
+    assert await kinds(store, run.id) == ["run.created", "approval.approve"]
 
 
-async def test_twenty_concurrent_clicks_by_one_person_are_stored_once(store: Store) -> None:
-    run = await new_run(store)
+async def test_twenty_concurrent_clicks_by_one_person_on_two_replicas_are_stored_once(
+    store: Store, database_url: str
+) -> None:
+    other = await Store.open(database_url)
+    try:
+        run_id = await paused_at_gate(store)
 
-    results = await asyncio.gather(
-        *(
-            store.record_decision(run_id=run.id, step_id="gate", actor=BOB, decision="approve")
-            for _ in range(20)
+        results = await asyncio.gather(
+            *(
+                replica.record_decision(
+                    run_id=run_id, step_id="gate", actor=BOB, decision="approve", needed=2
+                )
+                for _ in range(10)
+                for replica in (store, other)
+            )
         )
-    )
 
-    assert len([r for r in results if r is not None]) == 1
-    assert_raced_on_several_connections(store)
-    assert len(await store.decisions(run.id)) == 1
-    assert (await kinds(store, run.id)).count("approval.approve") == 1
+        assert len([r for r in results if r.approval is not None]) == 1
+        assert len([r for r in results if r.already_decided]) == 19
+        assert len(await store.decisions(run_id)) == 1
+        assert (await kinds(store, run_id)).count("approval.approve") == 1
+    finally:
+        await other.close()
 
 
 async def test_different_people_are_all_stored_in_order(store: Store) -> None:
-    run = await new_run(store)
+    run_id = await paused_at_gate(store)
+    await store.wait_at_gate(
+        run_id=run_id,
+        step_id="other",
+        position=1,
+        action="http",
+        expires_at=datetime.now(UTC) + IN_AN_HOUR,
+    )
 
-    for actor, decision in ((ALICE, "approve"), (BOB, "deny"), (CAROL, "approve")):
+    for actor in (ALICE, BOB, CAROL):
         stored = await store.record_decision(
-            run_id=run.id, step_id="gate", actor=actor, decision=decision
+            run_id=run_id, step_id="gate", actor=actor, decision="approve", needed=3
         )
-        assert stored is not None
-    await store.record_decision(run_id=run.id, step_id="other", actor=ALICE, decision="approve")
+        assert stored.approval is not None
+    await store.record_decision(run_id=run_id, step_id="other", actor=ALICE, decision="approve")
 
-    gate = await store.decisions(run.id, "gate")
+    gate = await store.decisions(run_id, "gate")
     assert [(d.actor, d.decision) for d in gate] == [
         ("slack:U0ALICE", "approve"),
-        ("slack:U0BOB", "deny"),
+        ("slack:U0BOB", "approve"),
         ("telegram:42", "approve"),
     ]
-    assert [d.step_id for d in await store.decisions(run.id)] == ["gate", "gate", "gate", "other"]
+    assert [d.step_id for d in await store.decisions(run_id)] == ["gate", "gate", "gate", "other"]
+
+
+async def test_the_approval_that_meets_the_threshold_starts_the_run_in_the_same_step(
+    store: Store,
+) -> None:
+    run = await awaiting_approval(store)
+
+    first = await store.record_decision(
+        run_id=run.id, step_id="", actor=ALICE, decision="approve", needed=2, owner=REPLICA
+    )
+    second = await store.record_decision(
+        run_id=run.id, step_id="", actor=BOB, decision="approve", needed=2, owner=REPLICA
+    )
+    late = await store.record_decision(
+        run_id=run.id, step_id="", actor=CAROL, decision="deny", reason="stop", needed=2
+    )
+
+    assert first.run is None
+    assert second.run is not None
+    assert second.run.status is RunStatus.RUNNING
+    assert second.run.owner == REPLICA
+    assert [d.actor_name for d in second.decisions] == ["Alice", "Bob"]
+    assert late.approval is None and not late.already_decided
+    assert [d.decision for d in await store.decisions(run.id)] == ["approve", "approve"]
+    events = await store.audit_events(run_id=run.id)
+    assert [e.kind for e in events] == [
+        "run.created",
+        "approval.approve",
+        "approval.approve",
+        "run.running",
+    ]
+    assert events[-1].actor == BOB.key
+    assert events[-1].detail == {"approved_by": ["Alice", "Bob"]}
+
+
+async def test_a_deny_ends_the_run_and_later_decisions_are_refused(store: Store) -> None:
+    run = await awaiting_approval(store)
+
+    denied = await store.record_decision(
+        run_id=run.id, step_id="", actor=BOB, decision="deny", reason="freeze", needed=2
+    )
+    after = await store.record_decision(
+        run_id=run.id, step_id="", actor=CAROL, decision="approve", needed=2
+    )
+
+    assert denied.run is not None and denied.run.status is RunStatus.DENIED
+    assert denied.run.finished_at is not None
+    assert after.approval is None
+    assert await kinds(store, run.id) == ["run.created", "approval.deny", "run.denied"]
+    events = await store.audit_events(run_id=run.id)
+    assert events[-1].detail == {"reason": "freeze"}
+
+
+async def test_a_deny_racing_the_deciding_approval_on_another_replica_leaves_one_trail(
+    store: Store, database_url: str
+) -> None:
+    other = await Store.open(database_url)
+    try:
+        runs = [await awaiting_approval(store) for _ in range(10)]
+
+        async def approve(run_id: int) -> Any:
+            return await store.record_decision(
+                run_id=run_id, step_id="", actor=ALICE, decision="approve", owner="a"
+            )
+
+        async def deny(run_id: int) -> Any:
+            return await other.record_decision(
+                run_id=run_id, step_id="", actor=BOB, decision="deny", reason="stop"
+            )
+
+        pairs = await asyncio.gather(
+            *(asyncio.gather(approve(run.id), deny(run.id)) for run in runs)
+        )
+
+        for run, (approved, denied) in zip(runs, pairs, strict=True):
+            assert (approved.approval is None) != (denied.approval is None)
+            winner = approved if approved.approval is not None else denied
+            assert winner.run is not None
+            final = await other.get_run(run.id)
+            assert final is not None and final.status is winner.run.status
+            decisions = await store.decisions(run.id)
+            assert decisions == [winner.approval]
+            expected = "running" if winner is approved else "denied"
+            assert await kinds(store, run.id) == [
+                "run.created",
+                f"approval.{decisions[0].decision}",
+                f"run.{expected}",
+            ]
+    finally:
+        await other.close()
+
+
+async def test_decisions_at_or_after_the_window_are_refused_and_write_nothing(
+    clock_store: tuple[Store, Clock],
+) -> None:
+    store, clock = clock_store
+    run = await awaiting_approval(store, clock.now)
+    gate_run = await paused_at_gate(store, now=clock.now)
+    clock.advance(IN_AN_HOUR.total_seconds())  # exactly at expires_at
+
+    on_run = await store.record_decision(run_id=run.id, step_id="", actor=BOB, decision="approve")
+    on_gate = await store.record_decision(
+        run_id=gate_run, step_id="gate", actor=BOB, decision="approve"
+    )
+
+    assert on_run.approval is None and on_gate.approval is None
+    assert await store.decisions(run.id) == [] and await store.decisions(gate_run) == []
+    pending = await store.get_run(run.id)
+    assert pending is not None and pending.status is RunStatus.PENDING  # expiring is not ours
+    assert "approval.approve" not in await kinds(store, run.id) + await kinds(store, gate_run)
+
+
+async def test_nothing_is_recorded_where_nothing_waits_for_a_decision(store: Store) -> None:
+    plain = await new_run(store)  # needs no approval
+    settled = await paused_at_gate(store)
+    await store.record_decision(run_id=settled, step_id="gate", actor=ALICE, decision="approve")
+
+    refused = [
+        await store.record_decision(run_id=plain.id, step_id="", actor=BOB, decision="approve"),
+        await store.record_decision(
+            run_id=settled, step_id="other", actor=BOB, decision="approve"
+        ),  # no such gate waits
+        await store.record_decision(run_id=settled, step_id="gate", actor=BOB, decision="deny"),
+        await store.record_decision(run_id=settled, step_id="", actor=BOB, decision="approve"),
+    ]
+
+    assert all(r.approval is None and not r.already_decided for r in refused)
+    assert await store.decisions(plain.id) == []
+    assert [d.actor for d in await store.decisions(settled)] == [ALICE.key]
+
+
+@pytest.mark.parametrize("step_id", [None, "gate"], ids=["run", "step"])
+async def test_two_replicas_claim_a_reminder_exactly_once(
+    store: Store, database_url: str, step_id: str | None
+) -> None:
+    other = await Store.open(database_url)
+    try:
+        if step_id is None:
+            run_ids = [(await awaiting_approval(store)).id for _ in range(5)]
+        else:
+            run_ids = [await paused_at_gate(store, step_id) for _ in range(5)]
+
+        claims = await asyncio.gather(
+            *(
+                replica.mark_reminded(run_id, step_id)
+                for run_id in run_ids
+                for _ in range(10)
+                for replica in (store, other)
+            )
+        )
+
+        assert_raced_on_several_connections(store)
+        per_run = [claims[i * 20 : (i + 1) * 20] for i in range(len(run_ids))]
+        assert [sum(c) for c in per_run] == [1] * len(run_ids)
+        assert not any([await other.mark_reminded(run_id, step_id) for run_id in run_ids])
+    finally:
+        await other.close()
 
 
 # -- steps ----------------------------------------------------------------------------
@@ -624,9 +819,17 @@ async def test_a_secret_is_never_stored_in_outputs_errors_or_audit_details(
             error=f"bad password {secret}",
             actor="system",
         )
-        await store.record_decision(
-            run_id=run.id, step_id="", actor=BOB, decision="deny", reason=f"{secret} leaked"
+        await store.wait_at_gate(
+            run_id=run.id,
+            step_id="gate",
+            position=1,
+            action="http",
+            expires_at=datetime.now(UTC) + timedelta(hours=1),
         )
+        denied = await store.record_decision(
+            run_id=run.id, step_id="gate", actor=BOB, decision="deny", reason=f"{secret} leaked"
+        )
+        assert denied.approval is not None
         failed = await store.transition(
             run.id,
             expected={RunStatus.RUNNING},
