@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from jinja2 import TemplateSyntaxError, meta, nodes
 from pydantic import ValidationError
@@ -445,21 +445,24 @@ class _FileCheck:
                 skip=lambda where, _kind: bool(where) and where[0] in templated,
             )
         if self.names is not None:
-            self.config_references(loc, action.name, known)
+            self.config_references(loc, action.name, args)
 
     def config_references(self, loc: Loc, action: str, args: Mapping[str, Any]) -> None:
-        """Warn about a connection or channel the config lacks: that step would fail."""
+        """Warn about a connection or channel the config lacks: that step would fail.
+
+        A templated name is only known at run time, and is not checked.
+        """
         assert self.names is not None
         if action == "sql":
             connection = args.get("connection", "default")
-            if isinstance(connection, str) and connection not in self.names.connections:
+            if _literal(connection) and connection not in self.names.connections:
                 self.warn(
                     (*loc, "connection"),
                     _undefined(self.names, "connection", connection, self.names.connections),
                 )
         elif action == "notify":
             channel = args.get("channel")
-            if isinstance(channel, str) and channel not in self.names.channels:
+            if _literal(channel) and channel not in self.names.channels:
                 self.warn(
                     (*loc, "channel"),
                     _undefined(self.names, "channel", channel, self.names.channels),
@@ -542,6 +545,10 @@ def _lookups(tree: nodes.Template) -> Iterator[tuple[str, str]]:
             and isinstance(item.arg.value, str)
         ):
             yield item.node.name, item.arg.value
+
+
+def _literal(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and not has_template(value)
 
 
 def _number(value: float) -> str:

@@ -438,6 +438,9 @@ def test_connections_and_notify_channels_the_config_lacks_are_warnings(
           - id: tell
             action: notify
             with: {message: done, channel: ops}
+          - id: chosen
+            action: sql
+            with: {connection: "{{ env.DB }}", query: select 1}
         """,
     )
     names = ConfigNames(source="/etc/chatops.yaml", connections=frozenset({"app"}))
