@@ -69,7 +69,7 @@ def render_run_card(
         CardField("Params", format_params(run.params)),
         CardField("Risk", playbook.risk.value),
         CardField("Estimate", _estimate(run)),
-        CardField("Approval", _approval_line(run, plan, decisions)),
+        CardField("Approval", _approval_line(run, plan, steps, decisions)),
     ]
     lines = [_plan_line(i, s, by_id.get(("main", s.id))) for i, s in enumerate(plan.steps, 1)]
     if plan.rollback:
@@ -102,16 +102,39 @@ def _estimate(run: RunRecord) -> str:
     return text
 
 
-def _approval_line(run: RunRecord, plan: Plan, decisions: Sequence[ApprovalRecord]) -> str:
-    if not plan.needs_approval:
+def _approval_line(
+    run: RunRecord,
+    plan: Plan,
+    steps: Sequence[StepRecord],
+    decisions: Sequence[ApprovalRecord],
+) -> str:
+    """The run's own approval, then each step gate that waits or has had decisions."""
+    parts = []
+    if plan.needs_approval:
+        policy = plan.playbook.approval
+        assert policy is not None
+        state = approval_state(policy, [d for d in decisions if not d.step_id])
+        line = state.describe(policy)
+        if run.status is RunStatus.PENDING and run.expires_at is not None:
+            line += f"; expires {run.expires_at:%H:%M} UTC"
+        parts.append(line)
+    records = {s.step_id: s for s in steps if s.phase == "main"}
+    for step in plan.playbook.steps:
+        if step.approval is None:
+            continue
+        record = records.get(step.id)
+        expires_at = record.expires_at if record and record.status is StepStatus.WAITING else None
+        gate_decisions = [d for d in decisions if d.step_id == step.id]
+        if expires_at is None and not gate_decisions:
+            continue
+        state = approval_state(step.approval, gate_decisions)
+        line = f"step `{step.id}`: {state.describe(step.approval)}"
+        if expires_at is not None:
+            line += f"; expires {expires_at:%H:%M} UTC"
+        parts.append(line)
+    if not parts:
         return f"not required; {run.requester_display} presses Run after reviewing the plan"
-    policy = plan.playbook.approval
-    assert policy is not None
-    state = approval_state(policy, [d for d in decisions if not d.step_id])
-    line = state.describe(policy)
-    if run.status is RunStatus.PENDING and run.expires_at is not None:
-        line += f"; expires {run.expires_at:%H:%M} UTC"
-    return line
+    return " · ".join(parts)
 
 
 def _plan_line(
@@ -173,6 +196,6 @@ def _buttons(run: RunRecord, plan: Plan) -> list[Button]:
     if run.status is RunStatus.INTERRUPTED:
         return [
             Button(ButtonAction.RESUME, run.id, style="primary", confirm="Resume this run?"),
-            Button(ButtonAction.ABORT, run.id, style="danger"),
+            Button(ButtonAction.ABORT, run.id, style="danger", confirm="Abort this run?"),
         ]
     return []

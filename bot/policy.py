@@ -22,6 +22,7 @@ __all__ = [
     "approver_identities",
     "may_cancel",
     "may_decide",
+    "may_resume",
     "may_run",
     "may_start",
     "reminder_due",
@@ -62,6 +63,19 @@ def may_run(actor: Actor, run: RunRecord) -> str | None:
         return f"Only {run.requester_display}, who requested run #{run.id}, can press Run."
     if run.needs_approval:
         return f"Run #{run.id} needs approval; it starts by itself once it is approved."
+    return None
+
+
+def may_resume(actor: Actor, run: RunRecord, playbook: Playbook, config: Config) -> str | None:
+    """Resuming executes the rest of a playbook: it takes the right to start it (``allowed``).
+
+    The channel rule does not apply again: the run already lives in its channel.
+    """
+    if playbook.allowed and not roles_of(actor, config) & set(playbook.allowed):
+        return (
+            f"You can't resume run #{run.id}: `{playbook.name}` is limited to "
+            f"{_roles(playbook.allowed)}."
+        )
     return None
 
 

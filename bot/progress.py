@@ -117,8 +117,10 @@ class Progress:
         )
         if not identities and policy.approvers:
             text += f" ⚠️ Nobody on {root.surface} holds {roles}: check `roles` in the config."
+        risky = run.playbook in self.catalog and self.catalog.get(run.playbook).risk == "high"
+        confirm = f"Approve {what} (`{run.playbook}`, high risk)?" if risky else None
         buttons = [
-            Button(ButtonAction.APPROVE, run.id, step=step_id, style="primary"),
+            Button(ButtonAction.APPROVE, run.id, step=step_id, style="primary", confirm=confirm),
             Button(ButtonAction.DENY, run.id, step=step_id, style="danger"),
         ]
         if step_id:

@@ -35,7 +35,7 @@ from bot.lifecycle import RunStatus
 from bot.liveness import OwnerId, is_orphaned
 from bot.lookups import not_now, require_run
 from bot.observer import safely
-from bot.policy import may_cancel, may_run, may_start
+from bot.policy import may_cancel, may_resume, may_run, may_start
 from bot.progress import Progress
 from bot.replies import (
     format_catalog,
@@ -343,6 +343,9 @@ class ChatOpsService:
         self._spawn(started)
 
     async def _resume(self, press: ButtonPress, run: RunRecord) -> None:
+        refusal = may_resume(press.actor, run, self.catalog.get(run.playbook), self.deps.config)
+        if refusal is not None:
+            raise ChatOpsError(refusal)
         resumed = await self._start_running(press, run, RunStatus.INTERRUPTED, "resume")
         await self.progress.announce(
             resumed, f"▶️ Resumed by {press.actor.display}; steps that succeeded are not repeated."
