@@ -44,34 +44,54 @@ class Assembly:
 
 
 async def assemble(settings: Settings, deps: Dependencies) -> Assembly:
-    """Attach every configured surface, start the service, and build the HTTP app."""
+    """Attach every configured surface, start the service, and build the HTTP app.
+
+    Settings are checked before anything is opened; on any failure, whatever was opened is
+    closed again before the error propagates.
+    """
+    _check_surfaces(settings)
     service = ChatOpsService(deps)
     routes: list[BaseRoute] = []
     closers: list[Callable[[], Awaitable[None]]] = []
-    if settings.slack_bot_token is not None:
-        from handlers.slack.app import SlackSurface
+    try:
+        slack = None
+        if settings.slack_bot_token is not None:
+            from handlers.slack.app import SlackSurface
 
-        slack = SlackSurface(service, settings)
-        service.attach(slack.chat)
-        closers.append(slack.close)
-        if settings.slack_app_token is not None:
+            slack = SlackSurface(service, settings)
+            closers.append(slack.close)
+            service.attach(slack.chat)
+            await slack.start()
+            if settings.slack_app_token is None:
+                routes += slack.routes()
+                log.info("slack_ready", mode="http", path="/slack/events")
+        await service.start()
+        if slack is not None and settings.slack_app_token is not None:
+            # Only once the service runs: events arrive as soon as the socket is open.
             await slack.start_socket_mode(settings.slack_app_token.get_secret_value())
             log.info("slack_connected", mode="socket")
-        elif settings.slack_signing_secret is not None:
-            routes += slack.routes()
-            log.info("slack_ready", mode="http", path="/slack/events")
-        else:
-            raise ChatOpsError(
-                "Slack over HTTP needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for"
-                " Socket Mode)"
-            )
-    await service.start()
+    except BaseException:
+        await Assembly(service, build_http_app(service), closers).close()
+        raise
+    assembly = Assembly(service, build_http_app(service, routes), closers)
     # Everything loaded so far lives as long as the process: keep it out of the collector's
     # full passes, which otherwise walk ~200k objects and pause every ack for ~100 ms.
     gc.collect()
     gc.freeze()
     _return_freed_memory()
-    return Assembly(service, build_http_app(service, routes), closers)
+    return assembly
+
+
+def _check_surfaces(settings: Settings) -> None:
+    """Refuse settings that name a surface without what it needs (before opening anything)."""
+    if (
+        settings.slack_bot_token is not None
+        and settings.slack_app_token is None
+        and settings.slack_signing_secret is None
+    ):
+        raise ChatOpsError(
+            "Slack over HTTP needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)"
+        )
 
 
 def _return_freed_memory() -> None:

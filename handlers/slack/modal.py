@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.cards import command_params
 from playbooks.model import ParamSpec, ParamType, Playbook
 from playbooks.params import coerce_param
 
@@ -28,6 +29,7 @@ __all__ = [
     "denial_reason",
     "deny_modal",
     "field_errors",
+    "params_hint",
     "params_modal",
     "submitted_params",
 ]
@@ -38,17 +40,21 @@ _REASON_BLOCK = "reason"
 _BLOCK_PREFIX = "param."
 _ACTION = "value"
 _MAX_OPTIONS = 100  # Block Kit's limit for a static select
+_MAX_OPTION_TEXT = Option.label_max_length  # 75
+_MAX_OPTION_VALUE = Option.value_max_length  # 150
 
 
 @dataclass(frozen=True)
 class ModalContext:
-    """What the submission needs to start the run where the command was typed."""
+    """What the submission needs to start the run where the command was typed, and the
+    command's response_url (a submission has none) to answer its author privately."""
 
     playbook: str
     channel: str
     channel_name: str
     thread: str | None
     dry_run: bool
+    response_url: str | None = None
 
     def encode(self) -> str:
         return json.dumps(self.__dict__)
@@ -62,6 +68,7 @@ class ModalContext:
             channel_name=str(data.get("channel_name", "")),
             thread=data.get("thread"),
             dry_run=bool(data.get("dry_run", False)),
+            response_url=data.get("response_url"),
         )
 
 
@@ -78,6 +85,23 @@ def params_modal(playbook: Playbook, given: Mapping[str, str], context: ModalCon
         close="Cancel",
         private_metadata=context.encode(),
         blocks=blocks,
+    )
+
+
+def params_hint(playbook: Playbook, given: Mapping[str, str], missing: list[str]) -> str:
+    """How to pass the params the form would have asked for, on the command line."""
+    needed = []
+    for name in missing:
+        spec = playbook.params[name]
+        choices = f" (one of: {', '.join(map(str, spec.choices))})" if spec.choices else ""
+        needed.append(f"`{name}`{choices}")
+    example = " ".join(
+        filter(None, [command_params(dict(given)), *(f"{name}=…" for name in missing)])
+    )
+    return (
+        f"`{playbook.name}` needs {', '.join(needed)}. Pass "
+        f"{'it' if len(missing) == 1 else 'them'} on the command: "
+        f"`/playbook {playbook.name} {example}`"
     )
 
 
@@ -119,17 +143,21 @@ def field_errors(playbook: Playbook, params: Mapping[str, str]) -> dict[str, str
 def _input(name: str, spec: ParamSpec, typed: str | None) -> InputBlock:
     initial = typed if typed is not None else _text(spec.default)
     element: Any
-    if spec.choices and spec.type is ParamType.LIST:
-        options = [Option(text=str(c), value=str(c)) for c in spec.choices][:_MAX_OPTIONS]
+    # A select only when Slack can offer every choice; else the value is typed.
+    choices = spec.choices or []
+    selectable = 0 < len(choices) <= _MAX_OPTIONS and all(
+        0 < len(str(c)) <= _MAX_OPTION_VALUE for c in choices
+    )
+    if selectable and spec.type is ParamType.LIST:
+        options = [_option(c) for c in choices]
         chosen = set((initial or "").split(",")) if initial else set()
         element = StaticMultiSelectElement(
             action_id=_ACTION,
             options=options,
             initial_options=[o for o in options if o.value in chosen] or None,
         )
-    elif spec.choices or spec.type is ParamType.BOOLEAN:
-        choices = spec.choices if spec.choices else ["true", "false"]
-        options = [Option(text=str(c), value=str(c)) for c in choices][:_MAX_OPTIONS]
+    elif selectable or spec.type is ParamType.BOOLEAN:
+        options = [_option(c) for c in (choices if selectable else ["true", "false"])]
         element = StaticSelectElement(
             action_id=_ACTION,
             options=options,
@@ -145,6 +173,11 @@ def _input(name: str, spec: ParamSpec, typed: str | None) -> InputBlock:
         optional=not (spec.required and spec.default is None),
         hint=_clip(spec.description, 2000) if spec.description else None,
     )
+
+
+def _option(choice: Any) -> Option:
+    """A choice as a select option: its text cut to Slack's 75 characters, its value whole."""
+    return Option(text=_clip(str(choice), _MAX_OPTION_TEXT), value=str(choice))
 
 
 def _text(value: Any) -> str | None:

@@ -29,6 +29,7 @@ __all__ = [
     "text_size",
     "text_total",
     "truncate",
+    "unescape",
 ]
 
 ELLIPSIS = "…"
@@ -39,6 +40,8 @@ _TOKEN = re.compile(
     rf"{_TOKEN_OPEN}{_SECRET}:([A-Za-z0-9]+){_TOKEN_CLOSE}"  # mention() below
 )
 _IDENTITY = re.compile(r"[A-Za-z0-9]+", re.ASCII)
+_ENTITY = re.compile(r"&(lt|gt|amp);")
+_UNESCAPED = {"lt": "<", "gt": ">", "amp": "&"}
 # What escaped mrkdwn may end with when a cut fell inside an entity or a mention.
 _PARTIAL = re.compile(r"(&[a-z]{0,3}|<[^>]*)$")
 
@@ -83,6 +86,12 @@ def escape(text: str) -> str:
     """``text`` as mrkdwn that shows it as written, with :func:`mention` tokens notifying."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _TOKEN.sub(_mention_markup, text)
+
+
+def unescape(text: str) -> str:
+    """What someone typed, from the text Slack sends (slash commands, message events):
+    Slack writes ``&``, ``<`` and ``>`` as ``&amp;``, ``&lt;`` and ``&gt;``, only those."""
+    return _ENTITY.sub(lambda m: _UNESCAPED[m.group(1)], text)
 
 
 def plain(text: str) -> str:

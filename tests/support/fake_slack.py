@@ -53,7 +53,8 @@ _HOLD_TIMEOUT = 30.0  # a held call is answered anyway after this long
 @dataclass
 class SlackCall:
     """One request: ``method`` is the Web API method (or "response_url"); header names are
-    lower-cased; ``failed`` marks calls answered with an error by :meth:`FakeSlack.fail_next`.
+    lower-cased; ``failed`` marks calls answered with an error (by :meth:`FakeSlack.fail_next`,
+    or because Slack would refuse them).
     """
 
     method: str
@@ -213,7 +214,9 @@ class FakeSlack(LocalHTTPServer):
                 call.failed = True
                 extra = {"Retry-After": str(failure.retry_after)} if failure.status == 429 else {}
                 return _Reply(failure.status, {"ok": False, "error": failure.error}, extra)
-            return _Reply(200, self._answer(method, args))
+            answer = self._answer(method, args)
+            call.failed = not answer.get("ok")
+            return _Reply(200, answer)
 
     def _response_url(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> _Reply:
         call = SlackCall("response_url", {**body, "path": path}, headers)
@@ -477,6 +480,10 @@ def _decode_form(pairs: dict[str, list[str]]) -> dict[str, Any]:
 def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in one segment: written separately, Nagle's algorithm and
+        # the client's delayed ACK hold every answer back by ~40 ms.
+        wbufsize = 1 << 16
+        disable_nagle_algorithm = True
 
         def _handle(self) -> None:
             parts = urlsplit(self.path)

@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -84,18 +85,29 @@ class SlackBot:
     async def command(
         self, text: str, *, user: str = "U0ALICE", name: str = "alice", command: str = "/playbook"
     ) -> httpx.Response:
+        """Type ``/playbook text`` (as Slack sends it: ``&``, ``<``, ``>`` escaped) and wait
+        for the work it started."""
+        response = await self.post(
+            *self.command_request(text, user=user, name=name, command=command)
+        )
+        await self.settle()
+        return response
+
+    def command_request(
+        self, text: str, *, user: str = "U0ALICE", name: str = "alice", command: str = "/playbook"
+    ) -> tuple[bytes, str]:
+        """The body and content type of a slash command, for :meth:`post`."""
         form = dict(parse_qsl((FIXTURES / "slack-slash-command.form").read_text().strip()))
         self._responses += 1
+        escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         form |= {
-            "text": text,
+            "text": escaped,
             "user_id": user,
             "user_name": name,
             "command": command,
             "response_url": self.fake.response_url(self._responses),
         }
-        response = await self.post(urlencode(form).encode(), "application/x-www-form-urlencoded")
-        await self.settle()
-        return response
+        return urlencode(form).encode(), "application/x-www-form-urlencoded"
 
     async def click(
         self,
@@ -108,6 +120,22 @@ class SlackBot:
     ) -> httpx.Response:
         """Press the newest button ``label`` of run ``run_id`` the bot rendered, as ``user``
         (or ``button``, one found earlier: a stale copy still on someone's screen)."""
+        response = await self.post(
+            *self.click_request(label, run_id, user=user, step=step, button=button)
+        )
+        await self.settle()
+        return response
+
+    def click_request(
+        self,
+        label: str,
+        run_id: int,
+        *,
+        user: str,
+        step: str | None = None,
+        button: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    ) -> tuple[bytes, str]:
+        """The body and content type of a button click, for :meth:`post`."""
         message, element = button or self.find_button(label, run_id, step)
         payload = json.loads((FIXTURES / "slack-block-actions.json").read_text())
         self._responses += 1
@@ -128,10 +156,9 @@ class SlackBot:
                 "action_ts": "1732270005.123456",
             }
         ]
-        body = urlencode({"payload": json.dumps(payload)}).encode()
-        response = await self.post(body, "application/x-www-form-urlencoded")
-        await self.settle()
-        return response
+        return urlencode(
+            {"payload": json.dumps(payload)}
+        ).encode(), "application/x-www-form-urlencoded"
 
     def find_button(
         self, label: str, run_id: int, step: str | None = None
@@ -194,33 +221,61 @@ class SlackBot:
         ]
 
 
-@pytest_asyncio.fixture
-async def slack(
-    fake_slack: FakeSlack, tmp_path: Path, target_env: dict[str, str], clock: FastClock
+def write_playbooks(folder: Path, playbooks: Mapping[str, str]) -> Path:
+    """``playbooks`` (file name → YAML) in ``folder``, created if need be."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in playbooks.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+@asynccontextmanager
+async def running_slack_bot(
+    fake: FakeSlack,
+    tmp_path: Path,
+    target_env: dict[str, str],
+    clock: FastClock,
+    *,
+    playbooks: Mapping[str, str] | None = None,
+    api_url: str | None = None,
 ) -> AsyncIterator[SlackBot]:
-    fake_slack.set_usergroup("S0LEADS", ["U0BOB", "U0CAROL"])
+    """A bot with Slack on over HTTP, started as ``chatops run`` starts it, against ``fake``;
+    ``playbooks`` (file name → YAML) replace the test playbooks beside the built-in ones."""
+    fake.set_usergroup("S0LEADS", ["U0BOB", "U0CAROL"])
     config = tmp_path / "chatops.yaml"
     config.write_text(CONFIG)
-    playbooks = tmp_path / "playbooks"
-    playbooks.mkdir()
-    (playbooks / "restart-service.yaml").write_text(RESTART)
+    folder = write_playbooks(
+        tmp_path / "playbooks",
+        {"restart-service.yaml": RESTART} if playbooks is None else playbooks,
+    )
     settings = Settings(
         DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/chatops.db",
         CHATOPS_CONFIG=str(config),
-        CHATOPS_PLAYBOOK_DIRS=str(playbooks),
+        CHATOPS_PLAYBOOK_DIRS=str(folder),
         SLACK_BOT_TOKEN="xoxb-test-token",
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake_slack.api_url,
+        SLACK_API_URL=fake.api_url if api_url is None else api_url,
     )
     deps = await open_dependencies(settings, environ=target_env, clock=clock)
     service = ChatOpsService(deps)
     surface = SlackSurface(service, settings)
     service.attach(surface.chat)
-    await service.start()
-    app = build_http_app(service, surface.routes())
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
-        yield SlackBot(deps, service, surface, client, fake_slack)
-    await surface.close()
-    await service.shutdown()
-    await deps.close()
+    try:
+        await surface.start()
+        await service.start()
+        app = build_http_app(service, surface.routes())
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
+            yield SlackBot(deps, service, surface, client, fake)
+    finally:
+        await surface.close()
+        await service.shutdown()
+        await deps.close()
+
+
+@pytest_asyncio.fixture
+async def slack(
+    fake_slack: FakeSlack, tmp_path: Path, target_env: dict[str, str], clock: FastClock
+) -> AsyncIterator[SlackBot]:
+    async with running_slack_bot(fake_slack, tmp_path, target_env, clock) as bot:
+        yield bot

