@@ -163,6 +163,10 @@ class ChatOpsService:
 
     async def _liveness_loop(self) -> None:
         every = self.deps.config.engine.heartbeat_every
+        # Event-dedup keys (Store.first_delivery) are dropped a day after they were seen, at
+        # most once an hour: retries come within minutes, and the table must not grow forever.
+        keep_deliveries, forget_every = timedelta(days=1), 3600.0
+        forgot_at: float | None = None
         while True:
             # Real time, not the injectable clock: this paces the process, not a playbook.
             await asyncio.sleep(every)
@@ -171,6 +175,12 @@ class ChatOpsService:
                 await self.sweep()
                 await self.approvals.check()
                 await self.progress.resync_cards()
+                now = asyncio.get_running_loop().time()
+                if forgot_at is None or now - forgot_at >= forget_every:
+                    forgot_at = now
+                    await self.store.forget_deliveries(
+                        seen_before=self.deps.clock.now() - keep_deliveries
+                    )
             except SQLAlchemyError:
                 log.warning("liveness_check_failed", exc_info=True)
 

@@ -648,6 +648,15 @@ class Store:
             detail=_redact_tree(dict(detail), self._redact),
         )
 
+    async def forget_deliveries(self, *, seen_before: datetime) -> int:
+        """Drop the :meth:`first_delivery` keys first seen before ``seen_before`` (retries
+        come within minutes; the table must not grow forever). Returns how many went."""
+        table = ProcessedEventRow.metadata.tables["processed_events"]
+        statement = table.delete().where(table.c.seen_at < seen_before)
+        async with self._sessions.begin() as session:
+            result = cast(CursorResult[Any], await session.exec(statement))
+        return int(result.rowcount)
+
 
 def _redact_tree(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, str):
