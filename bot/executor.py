@@ -24,7 +24,7 @@ from bot.gates import ApprovalGates
 from bot.lifecycle import RunStatus, StepStatus
 from bot.observer import RunObserver, safely
 from bot.step_context import StepContext, step_view
-from playbooks.actions.base import ActionResult
+from playbooks.actions.base import ActionResult, MisconfiguredError
 from playbooks.actions.registry import ActionRegistry
 from playbooks.catalog import Catalog
 from playbooks.durations import format_duration
@@ -207,6 +207,9 @@ class Executor:
                     result = await action.execute(args, context)
             except TimeoutError:
                 reason = f"timed out after {format_duration(timeout)}"
+            except MisconfiguredError as exc:
+                reason = exc.reason
+                break  # another attempt would meet the same configuration
             except ChatOpsError as exc:
                 reason = exc.reason
             except asyncio.CancelledError:

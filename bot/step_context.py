@@ -9,8 +9,8 @@ import httpx
 
 from bot.db.records import RunRecord, StepRecord
 from bot.lifecycle import StepStatus
-from playbooks.actions.base import ActionResult
-from playbooks.errors import ActionError, ChatOpsError
+from playbooks.actions.base import ActionResult, MisconfiguredError
+from playbooks.errors import ChatOpsError
 from playbooks.model import Step
 from playbooks.templating import evaluate_condition, render_value
 
@@ -72,7 +72,7 @@ class StepContext:
         name = spec.get("action")
         action = self._executor.registry.get(str(name))
         if action is None:
-            raise ActionError(f"unknown action `{name}`")
+            raise MisconfiguredError(f"unknown action `{name}`")
         raw = {k: v for k, v in spec.items() if k != "action"}
         eager = {k: v for k, v in raw.items() if k not in action.lazy_args}
         lazy = {k: v for k, v in raw.items() if k in action.lazy_args}
@@ -81,7 +81,7 @@ class StepContext:
         except ChatOpsError:
             raise
         except ValueError as exc:  # pydantic's ValidationError
-            raise ActionError(f"bad arguments for `{name}`: {exc}") from exc
+            raise MisconfiguredError(f"bad arguments for `{name}`: {exc}") from exc
         return await action.execute(args, self)
 
     async def notify(self, text: str, channel: str | None) -> str:
@@ -91,4 +91,7 @@ class StepContext:
         return await self._executor.run_child(self._run, self._step, name, params)
 
     def sql_url(self, connection: str) -> str:
-        return self._executor.sql_url(connection)
+        try:
+            return self._executor.sql_url(connection)
+        except ChatOpsError as exc:  # the config's ConfigError: no such connection, …
+            raise MisconfiguredError(exc.reason) from exc

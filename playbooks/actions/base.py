@@ -16,12 +16,21 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from playbooks.errors import ActionError
+
 __all__ = [
     "Action",
     "ActionArgs",
     "ActionContext",
     "ActionResult",
+    "MisconfiguredError",
 ]
+
+
+class MisconfiguredError(ActionError):
+    """The action cannot work as configured (a setting unset, an unknown connection or
+    action, a query the target rejects as malformed): trying again will not help, so the
+    engine does not retry it and a poll fails at once instead of at its timeout."""
 
 
 class ActionArgs(BaseModel):
@@ -81,8 +90,8 @@ class ActionContext(Protocol):
     async def run_action(self, spec: Mapping[str, Any]) -> ActionResult:
         """Execute a nested action given as ``{action: NAME, ...args}``.
 
-        Its templates are rendered on every call (a poll sees fresh values); bad arguments
-        raise ActionError.
+        Its templates are rendered on every call (a poll sees fresh values); an unknown
+        action or bad arguments raise MisconfiguredError.
         """
         ...
 
@@ -97,7 +106,7 @@ class ActionContext(Protocol):
     def sql_url(self, connection: str) -> str:
         """The SQLAlchemy URL of a named connection from the config.
 
-        Raises a ChatOpsError naming what is missing (no such connection, variable unset).
+        Raises MisconfiguredError naming what is missing (no such connection, variable unset).
         """
         ...
 

@@ -10,7 +10,13 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from playbooks.actions.base import Action, ActionArgs, ActionContext, ActionResult
+from playbooks.actions.base import (
+    Action,
+    ActionArgs,
+    ActionContext,
+    ActionResult,
+    MisconfiguredError,
+)
 from playbooks.durations import Duration, format_duration
 from playbooks.errors import ActionError, TemplateError
 
@@ -108,6 +114,8 @@ class PollAction(Action[PollArgs]):
         for count in range(1, limit + 1):
             try:
                 result = await ctx.run_action(args.check)
+            except MisconfiguredError:
+                raise  # a check that cannot work will not start working: fail now
             except ActionError as exc:
                 # A check failing (target still restarting, …) is "not yet", not the end.
                 last_error = exc.reason

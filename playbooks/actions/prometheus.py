@@ -8,7 +8,13 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field
 
-from playbooks.actions.base import Action, ActionArgs, ActionContext, ActionResult
+from playbooks.actions.base import (
+    Action,
+    ActionArgs,
+    ActionContext,
+    ActionResult,
+    MisconfiguredError,
+)
 from playbooks.actions.http import describe_transport_error, display_url
 from playbooks.errors import ActionError
 
@@ -57,7 +63,7 @@ class PrometheusAction(Action[PrometheusArgs]):
     async def execute(self, args: PrometheusArgs, ctx: ActionContext) -> ActionResult:
         base = args.url or ctx.environ.get("PROMETHEUS_URL")
         if not base:
-            raise ActionError("no Prometheus URL: set PROMETHEUS_URL or give `url`")
+            raise MisconfiguredError("no Prometheus URL: set PROMETHEUS_URL or give `url`")
         base = base.rstrip("/")
         shown = display_url(base)
         try:
@@ -91,7 +97,9 @@ class PrometheusAction(Action[PrometheusArgs]):
             error = payload.get("error") or f"status {payload.get('status')!r}"
             kind = payload.get("errorType")
             detail = f"{kind}: {error}" if kind else str(error)
-            raise ActionError(f"Prometheus query `{args.query}` failed: {detail}")
+            # bad_data: the query itself is malformed; asking again gets the same answer.
+            failure = MisconfiguredError if kind == "bad_data" else ActionError
+            raise failure(f"Prometheus query `{args.query}` failed: {detail}")
 
         data = payload.get("data")
         if not isinstance(data, dict):
@@ -112,7 +120,7 @@ class PrometheusAction(Action[PrometheusArgs]):
         elif result_type in ("scalar", "string"):
             samples = [{"labels": {}, "value": _sample_value(result, args.query)}]
         elif result_type == "matrix":
-            raise ActionError(
+            raise MisconfiguredError(
                 f"query `{args.query}` returned a range vector; use an instant query "
                 "(drop the `[…]` range or wrap it in a function such as rate())"
             )

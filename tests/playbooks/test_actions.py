@@ -16,7 +16,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from playbooks.actions.base import Action, ActionResult
+from playbooks.actions.base import Action, ActionResult, MisconfiguredError
 from playbooks.actions.http import HttpAction
 from playbooks.actions.notify import NotifyAction
 from playbooks.actions.playbook import PlaybookAction
@@ -516,7 +516,7 @@ async def test_prometheus_error_status_reports_its_error(
 
 
 async def test_prometheus_without_url(ctx: FakeContext) -> None:
-    with pytest.raises(ActionError) as caught:
+    with pytest.raises(MisconfiguredError) as caught:
         await run(PrometheusAction(), ctx, query="up")
     assert caught.value.reason == "no Prometheus URL: set PROMETHEUS_URL or give `url`"
 
@@ -642,6 +642,31 @@ async def test_poll_broken_condition_fails_at_once(
 
     with pytest.raises(ActionError, match=r"cannot evaluate `valeu < 0\.5`"):
         await run(PollAction(), ctx, check=prom_check(stub_server.url), until="valeu < 0.5")
+
+    assert len(stub_server.calls("GET", "/api/v1/query")) == 1
+
+
+async def test_poll_whose_check_cannot_work_fails_at_once(ctx: FakeContext) -> None:
+    with pytest.raises(ActionError) as caught:
+        await run(PollAction(), ctx, check={"action": "prometheus", "query": "up"}, until="value")
+
+    assert caught.value.reason == "no Prometheus URL: set PROMETHEUS_URL or give `url`"
+    assert len(ctx.action_calls) == 1
+    assert ctx.sleeps == []  # not five minutes of "not yet"
+
+
+async def test_poll_of_a_malformed_query_fails_at_once(
+    ctx: FakeContext, stub_server: StubServer
+) -> None:
+    stub_server.route(
+        "GET",
+        "/api/v1/query",
+        status=400,
+        json={"status": "error", "errorType": "bad_data", "error": "parse error"},
+    )
+
+    with pytest.raises(ActionError, match="bad_data: parse error"):
+        await run(PollAction(), ctx, check=prom_check(stub_server.url), until="value < 0.5")
 
     assert len(stub_server.calls("GET", "/api/v1/query")) == 1
 
