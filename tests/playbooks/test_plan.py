@@ -169,7 +169,7 @@ def test_an_unknown_param_is_refused_before_planning(
 
     assert caught.value.reason == (
         "`full_refresh` is not a parameter of refresh-synonyms "
-        "(parameters: `index_name`, `synonym_filter`, `reindex`)"
+        "(parameters: `index_name`, `reindex`)"
     )
 
 
