@@ -53,7 +53,15 @@ class SlackIdentity:
         Raises :class:`IdentityUnavailable` when Slack cannot be asked (network, timeout,
         server error, rate limit after retries).
         """
-        members = await asyncio.gather(*(self._members_of(g) for g in self._groups))
+        # Every lookup ends before this returns or raises: none is left running behind it.
+        answers = await asyncio.gather(
+            *(self._members_of(g) for g in self._groups), return_exceptions=True
+        )
+        members: list[frozenset[str]] = []
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+            members.append(answer)
         groups = tuple(
             g for g, users in zip(self._groups, members, strict=True) if user_id in users
         )

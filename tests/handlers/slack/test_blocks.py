@@ -330,9 +330,8 @@ def test_text_from_people_cannot_ping_a_channel_or_hide_a_link() -> None:
         "🚫 Denied by mallory: &lt;!channel&gt; wake up &amp; see "
         "&lt;https://evil.example|the docs&gt;"
     ]
-    assert "<!here>" not in fallback_text("<!here> hi") and "&lt;!here&gt;" in card_text(
-        make_card(status="<!here>")
-    )
+    assert fallback_text("<!here> hi") == "&lt;!here&gt; hi"
+    assert "&lt;!here&gt;" in card_text(make_card(status="<!here>"))
 
 
 def test_the_cores_own_mentions_still_notify() -> None:
