@@ -25,14 +25,25 @@ __all__ = [
     "EnvView",
     "SecretsView",
     "UndecidedInDryRun",
+    "contains_template",
     "evaluate",
     "evaluate_condition",
     "has_template",
     "render_value",
+    "template_sandbox",
 ]
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.S)
+
+
+def template_sandbox() -> SandboxedEnvironment:
+    """The sandboxed Jinja2 environment every playbook template renders in.
+
+    Checks that compile a template ahead of a run use it too, so that they know exactly the
+    filters, tests and globals a run will. It is shared: do not change it.
+    """
+    return _ENV
 
 
 @functools.lru_cache(maxsize=2048)
@@ -49,6 +60,15 @@ def _compiled_template(text: str) -> Any:
 def has_template(value: object) -> bool:
     """Whether ``value`` (a string) contains template syntax."""
     return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def contains_template(value: object) -> bool:
+    """Whether ``value`` or anything inside it (lists and dicts) contains template syntax."""
+    if isinstance(value, dict):
+        return any(contains_template(item) for item in value.values())
+    if isinstance(value, list):
+        return any(contains_template(item) for item in value)
+    return has_template(value)
 
 
 class EnvView(Mapping[str, str]):
