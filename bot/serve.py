@@ -38,9 +38,11 @@ class Assembly:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
+        # The service first: runs executing here become ``interrupted`` and their cards say
+        # so while the surfaces can still post; then the surfaces close their connections.
+        await self.service.shutdown()
         for close in self.closers:
             await close()
-        await self.service.shutdown()
 
 
 async def assemble(settings: Settings, deps: Dependencies) -> Assembly:

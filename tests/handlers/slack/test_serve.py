@@ -18,7 +18,7 @@ from bot.runtime import Dependencies, open_dependencies
 from bot.serve import assemble
 from bot.settings import Settings
 from playbooks.errors import ChatOpsError
-from tests.handlers.slack.conftest import FIXTURES, SIGNING_SECRET, sign
+from tests.handlers.slack.conftest import FIXTURES, SIGNING_SECRET, SlackBot, sign, write_playbooks
 from tests.handlers.slack.test_socket_mode import FakeSocketModeServer
 from tests.support.clock import FastClock
 from tests.support.fake_slack import FakeSlack
@@ -143,3 +143,50 @@ async def test_a_token_slack_refuses_stops_start_up_and_closes_what_it_opened(
     gc.collect()
     await asyncio.sleep(0)
     assert loop_errors == []
+
+
+SLOW = """
+name: slow-restart
+title: Slow restart
+risk: low
+steps:
+  - id: restart
+    action: shell
+    with: {argv: [sleep, "30"]}
+"""
+
+
+async def test_stopping_marks_a_running_run_interrupted_on_its_card(
+    fake_slack: FakeSlack, tmp_path: Path, target_env: dict[str, str], clock: FastClock
+) -> None:
+    folder = write_playbooks(tmp_path / "playbooks", {"slow.yaml": SLOW})
+    settings = slack_settings(
+        tmp_path,
+        fake_slack,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        CHATOPS_PLAYBOOK_DIRS=str(folder),
+    )
+    deps = await open_dependencies(settings, environ=target_env, clock=clock)
+    assembly = await assemble(settings, deps)
+    try:
+        transport = httpx.ASGITransport(app=assembly.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
+            # Only the request helpers are used: the assembly owns the surface.
+            requests = SlackBot(deps, assembly.service, None, client, fake_slack)  # type: ignore[arg-type]
+            await requests.post(*requests.command_request("slow-restart"))
+            await wait_for(fake_slack, "chat.postMessage")
+            await requests.post(*requests.click_request("Run", 1, user="U0ALICE"))
+            async with asyncio.timeout(10):
+                while not any("Started by" in text for text in _thread_texts(fake_slack)):
+                    await asyncio.sleep(0.01)
+        await assembly.close()
+        run = await deps.store.get_run(1)
+        assert run is not None and run.status.value == "interrupted"
+        last_edit = fake_slack.of("chat.update")[-1]
+        assert "Interrupted" in str(last_edit.args["blocks"])
+    finally:
+        await deps.close()
+
+
+def _thread_texts(fake: FakeSlack) -> list[str]:
+    return [str(call.args.get("text", "")) for call in fake.of("chat.postMessage")]
