@@ -158,6 +158,27 @@ class Playbook(_Strict):
             seen.add(step.id)
         return self
 
+    @model_validator(mode="after")
+    def _approvers_default_to_allowed(self) -> Playbook:
+        """A policy naming no approvers is decided by whoever may start the playbook, so a
+        playbook limited to some roles is never approved by someone outside them."""
+        if not self.allowed:
+            return self
+
+        def filled(policy: ApprovalPolicy | None) -> ApprovalPolicy | None:
+            if policy is None or policy.approvers:
+                return policy
+            return policy.model_copy(update={"approvers": list(self.allowed)})
+
+        return self.model_copy(
+            update={
+                "approval": filled(self.approval),
+                "steps": [
+                    s.model_copy(update={"approval": filled(s.approval)}) for s in self.steps
+                ],
+            }
+        )
+
     @property
     def display_title(self) -> str:
         return self.title or self.name

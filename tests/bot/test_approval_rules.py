@@ -57,6 +57,15 @@ TWO_GATES = GATED.replace("name: canary-rollback", "name: two-key-rollback").rep
     "approvers: [sre-lead], expires_after: 10m",
     "approvers: [sre-lead], min_approvals: 2, expires_after: 10m",
 )
+TEAM_DECIDES = """
+name: team-decides
+allowed: [sre]
+approval: {required: true}
+steps:
+  - id: go
+    action: http
+    with: {method: POST, url: "{{ env.API_URL }}/go"}
+"""
 RESTRICTED = GATED.replace("name: canary-rollback", "name: sre-rollback\nallowed: [sre]")
 TEAM = CONFIG.replace("sre-lead: {shell: [bob, carol]}", "sre-lead: {shell: [bob, carol, erin]}")
 
@@ -77,6 +86,7 @@ async def team(make_bot: BotFactory, targets: StubServer) -> ConsoleBot:
         "adjust-canary-split": ADJUST_CANARY_SPLIT,
         "two-gates": TWO_GATES,
         "restricted": RESTRICTED,
+        "team-decides": TEAM_DECIDES,
     }
     return await make_bot(config=TEAM, playbooks=playbooks)
 
@@ -134,6 +144,22 @@ async def test_an_increase_of_the_canary_split_runs_once_approved(
 
     assert (await team.finished(1)).status is RunStatus.SUCCEEDED
     assert len(targets.calls("POST", "/split")) == 1
+
+
+async def test_without_approvers_those_allowed_to_start_it_decide(
+    team: ConsoleBot, targets: StubServer
+) -> None:
+    said = await team.send("/playbook team-decides", user="alice")
+    assert approval(team, 1).startswith("0 of 1 from `sre`; waiting for 1 more")
+    assert "bob" in said[1].text  # the request mentions those who may decide
+
+    await team.press("Approve", 1, user="erin")  # a lead, but not in `sre`
+    assert team.private("erin") == ["You may not approve or deny run #1: it needs `sre`."]
+    assert targets.calls("POST", "/go") == []
+
+    await team.press("Approve", 1, user="dave")
+    assert (await team.finished(1)).status is RunStatus.SUCCEEDED
+    assert len(targets.calls("POST", "/go")) == 1
 
 
 # -- step gates on the card -----------------------------------------------------------
