@@ -92,8 +92,8 @@ class Executor:
     ) -> RunRecord:
         """Run every step of ``run``; with ``resume``, after the steps that already succeeded.
 
-        Returns the run as it ended. A cancelled task marks its current step cancelled;
-        a child run is cancelled with it and the cancellation goes on up to the parent.
+        Returns the run as it ended. A cancelled task closes its steps still running or
+        waiting; a child run is cancelled with it and the cancellation goes on up to the parent.
         """
         variables = self.variables(run, playbook)
         done: dict[str, StepRecord] = {}
@@ -105,15 +105,12 @@ class Executor:
             }
         for step_id, record in done.items():
             variables["steps"][step_id] = step_view(record, None)
-        current: tuple[Step, int, str] | None = None
         try:
             failure: StepOutcome | None = None
             for position, step in enumerate(playbook.steps):
                 if step.id in done:
                     continue
-                current = (step, position, "main")
                 outcome = await self.run_step(run, step, position, "main", variables)
-                current = None
                 variables["steps"][step.id] = step_view(outcome.record, outcome.result)
                 if outcome.failed and not step.continue_on_failure:
                     failure = outcome
@@ -129,7 +126,7 @@ class Executor:
                 error += "; rollback did not complete"
             return await self._finish(run, status, actor, error=error)
         except asyncio.CancelledError:
-            await asyncio.shield(self._record_cancel(run, current))
+            await asyncio.shield(self._record_cancel(run))
             raise
 
     async def run_step(
@@ -150,7 +147,7 @@ class Executor:
                     run, step, position, phase, StepStatus.FAILED, 0, None, exc.reason
                 )
             if not go:
-                skipped = ActionResult(summary=f"skipped: `{step.when.strip()}` is false")
+                skipped = ActionResult(summary=f"`{step.when.strip()}` is false")
                 return await self._end_step(
                     run, step, position, phase, StepStatus.SKIPPED, 0, skipped, None
                 )
@@ -310,7 +307,7 @@ class Executor:
         self, run: RunRecord, playbook: Playbook, variables: dict[str, Any]
     ) -> bool:
         """Run the rollback steps bottom-up; True when every one succeeded."""
-        await safely(self.observer.notify(run, "Rolling back…", None))
+        await safely(self.observer.rollback_started(run))
         ok = True
         for position, step in reversed(list(enumerate(playbook.rollback))):
             outcome = await self.run_step(run, step, position, "rollback", variables)
@@ -364,11 +361,14 @@ class Executor:
         await safely(self.observer.run_changed(ended))
         return ended
 
-    async def _record_cancel(self, run: RunRecord, current: tuple[Step, int, str] | None) -> None:
-        if current is not None:
-            step, position, phase = current
-            stopped = ActionResult(summary="cancelled while running")
-            await self._end_step(run, step, position, phase, StepStatus.CANCELLED, 1, stopped, None)
+    async def _record_cancel(self, run: RunRecord) -> None:
+        """Close the steps the stop left open (a main or rollback step running, a gate
+        waiting), each with how long it ran; a child run ends with its parent."""
+        stopped = await self.store.get_run(run.id)
+        how = stopped.status if stopped and stopped.status is not RunStatus.RUNNING else None
+        summary = f"the run was {(how or RunStatus.CANCELLED).value}"
+        for record in await self.store.close_open_steps(run.id, summary=summary, actor=SYSTEM):
+            await self._tell_step(run, record)
         if run.parent_run_id is not None:
             ended = await self.store.transition(
                 run.id,

@@ -14,6 +14,7 @@ __all__ = [
     "format_catalog",
     "format_help",
     "format_history",
+    "format_output",
     "format_plan",
     "format_status",
     "usage",
@@ -151,7 +152,7 @@ def format_status(
         lines.append(f"Error: {run.error}")
     if steps:
         lines.append("Steps:")
-    for step in steps:
+    for step in _in_order_run(steps):
         took = f" ({step.duration_ms / 1000:.1f}s)" if step.duration_ms is not None else ""
         retries = f", {step.attempts} attempts" if step.attempts > 1 else ""
         phase = "↩ " if step.phase == "rollback" else ""
@@ -160,6 +161,15 @@ def format_status(
             f"{STEP_MARK[step.status]} {phase}`{step.step_id}` {step.status.value}{took}{retries}"
             + (f" — {detail}" if detail else "")
         )
+        if step.output and step.action != "notify":  # a notify's output is its message
+            lines.append(
+                format_output(
+                    step.output,
+                    max_lines=STATUS_OUTPUT_LINES,
+                    max_chars=STATUS_OUTPUT_CHARS,
+                    cut_note="earlier output cut",
+                )
+            )
     for child in children:
         lines.append(f"↳ sub-playbook `{child.playbook}` run #{child.id}: {child.status.value}")
     if decisions:
@@ -178,6 +188,32 @@ def format_status(
 
 
 _PAST = {"approve": "approved", "deny": "denied"}
+# A step's output in `/playbook status`: a longer tail than under its line in the thread.
+STATUS_OUTPUT_LINES = 30
+STATUS_OUTPUT_CHARS = 3000
+
+
+def _in_order_run(steps: Sequence[StepRecord]) -> list[StepRecord]:
+    """Main steps first, then rollback steps as they ran: bottom-up."""
+    main = sorted((s for s in steps if s.phase != "rollback"), key=lambda s: s.position)
+    rollback = sorted((s for s in steps if s.phase == "rollback"), key=lambda s: -s.position)
+    return main + rollback
+
+
+def format_output(output: str, *, max_lines: int, max_chars: int, cut_note: str) -> str:
+    """The end of a step's output (at most ``max_lines`` lines and ``max_chars`` characters)
+    as a code block; ``cut_note`` follows it in italics when something was left out."""
+    lines = output.strip("\n").splitlines()
+    cut = len(lines) > max_lines
+    tail = "\n".join(lines[-max_lines:])
+    if len(tail) > max_chars:
+        cut = True
+        tail = tail[-max_chars:]
+        newline = tail.find("\n")
+        if 0 <= newline < len(tail) - 1:
+            tail = tail[newline + 1 :]  # a whole first line, not the end of one
+    block = "```\n" + tail.replace("```", "'''") + "\n```"  # keep the block closed
+    return f"{block}\n_({cut_note})_" if cut else block
 
 
 def format_history(runs: Sequence[RunRecord], playbook: str | None) -> str:

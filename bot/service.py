@@ -207,6 +207,7 @@ class ChatOpsService:
                 if task is not None and status in stopped_elsewhere:
                     self.progress.forget(run_id)  # its cached row says running no longer
                     task.cancel()
+                    self.progress.request_refresh(run_id)  # the card shows how it stopped
 
     # -- inbound ------------------------------------------------------------------------
 

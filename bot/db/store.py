@@ -435,6 +435,84 @@ class Store:
             rows = await connection.execute(STEPS_OF, {"run": run_id})
             return [StepRecord.from_row(r) for r in rows]
 
+    async def close_open_steps(self, run_id: int, *, summary: str, actor: str) -> list[StepRecord]:
+        """Mark the run's steps still running or waiting as cancelled, with how long they
+        ran, when the run stopped under them; returns the steps this call closed.
+
+        Each step is closed only if it is still open, so whoever closes it first (the
+        executor stopping, or a replica that stopped the run) writes its one audit event.
+        """
+        now = self._now()
+        still_open = (StepStatus.RUNNING.value, StepStatus.WAITING.value)
+        candidates = [s for s in await self.steps(run_id) if s.status.value in still_open]
+        if not candidates:
+            return []
+        summary = self._redact(summary)
+
+        async def write(connection: AsyncConnection) -> list[StepRecord]:
+            closed = []
+            for step in candidates:
+                duration_ms = (
+                    max(0, int((now - step.started_at).total_seconds() * 1000))
+                    if step.started_at is not None
+                    else None
+                )
+                attempts = 1 if step.status is StepStatus.RUNNING else step.attempts
+                result = await connection.execute(
+                    update(StepResultRow)
+                    .where(
+                        col(StepResultRow.run_id) == run_id,
+                        col(StepResultRow.phase) == step.phase,
+                        col(StepResultRow.step_id) == step.step_id,
+                        col(StepResultRow.status).in_(still_open),
+                    )
+                    .values(
+                        status=StepStatus.CANCELLED.value,
+                        attempts=attempts,
+                        summary=summary,
+                        finished_at=now,
+                        duration_ms=duration_ms,
+                    )
+                )
+                if result.rowcount != 1:
+                    continue  # closed meanwhile by whoever got there first
+                await connection.execute(
+                    *self._audit_insert(
+                        run_id=run_id,
+                        actor=actor,
+                        surface=SYSTEM,
+                        kind=f"step.{StepStatus.CANCELLED.value}",
+                        detail={
+                            "step": step.step_id,
+                            "phase": step.phase,
+                            "action": step.action,
+                            "attempts": attempts,
+                            "duration_ms": duration_ms,
+                            "summary": summary,
+                        },
+                    )
+                )
+                closed.append(
+                    StepRecord(
+                        run_id=run_id,
+                        step_id=step.step_id,
+                        phase=step.phase,
+                        position=step.position,
+                        action=step.action,
+                        status=StepStatus.CANCELLED,
+                        attempts=attempts,
+                        summary=summary,
+                        output=step.output,
+                        error=step.error,
+                        started_at=step.started_at,
+                        finished_at=now,
+                        duration_ms=duration_ms,
+                    )
+                )
+            return closed
+
+        return await self._writes.submit(write)
+
     # -- approvals ----------------------------------------------------------------------
 
     async def record_decision(

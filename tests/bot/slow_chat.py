@@ -18,13 +18,15 @@ __all__ = ["SlowChat"]
 
 
 class SlowChat:
-    """A Chat that answers ``delay`` seconds late; ``calls`` counts the calls begun."""
+    """A Chat that answers ``delay`` seconds late; ``calls`` counts the calls begun and
+    ``edits`` keeps every card edit asked for, in order."""
 
     def __init__(self, inner: ShellChat, delay: float) -> None:
         self.inner = inner
         self.delay = delay
         self.surface = inner.surface
         self.calls = 0
+        self.edits: list[tuple[MessageRef, Card]] = []
 
     @classmethod
     def attach(cls, bot: ConsoleBot, delay: float) -> SlowChat:
@@ -42,6 +44,7 @@ class SlowChat:
         return await self.inner.post_card(place, card)
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
+        self.edits.append((ref, card))
         await self._late()
         await self.inner.update_card(ref, card)
 

@@ -28,6 +28,12 @@ steps:
     with:
       url: "{{ env.API_URL }}/echo"
       headers: {Authorization: "Bearer {{ secrets.API_TOKEN }}"}
+  - id: tell_thread
+    action: notify
+    with: {message: "token {{ secrets.API_TOKEN }}"}
+  - id: tell_channel
+    action: notify
+    with: {message: "token {{ secrets.API_TOKEN }}", channel: fintech-reports}
   - id: fail_loudly
     action: http
     with: {url: "{{ env.API_URL }}/missing?token={{ secrets.API_TOKEN }}"}
@@ -88,7 +94,9 @@ async def test_secrets_never_reach_chat_or_store(
 ) -> None:
     token = "tok-5f1e9c2a77"
     stub_server.route("GET", "/echo", body=f"you sent Bearer {token}")
-    bot = await make_bot(playbooks={"secret": SECRET_ECHO}, env={"API_TOKEN": token})
+    bot = await make_bot(
+        config=CHANNELS, playbooks={"secret": SECRET_ECHO}, env={"API_TOKEN": token}
+    )
     await bot.send("/playbook secret-echo")
     card = bot.card(1)
     assert all(token not in line for line in card.plan)
@@ -98,6 +106,9 @@ async def test_secrets_never_reach_chat_or_store(
 
     assert stub_server.calls("GET", "/echo")[0].headers["authorization"] == f"Bearer {token}"
     assert all(token not in line for line in bot.lines)
+    assert "📣 token ***" in bot.thread(1)  # notify steps say it, redacted
+    assert bot.channel_posts("reports-room") == ["token ***"]
+    assert any("you sent Bearer ***" in text for text in bot.thread(1))  # the step's output
     steps = await bot.deps.store.steps(1)
     assert "Bearer ***" in steps[0].output
     assert all(token not in (s.output + s.summary + (s.error or "")) for s in steps)
@@ -122,10 +133,16 @@ async def test_cancel_stops_a_running_shell_step_and_kills_its_process(
 
     assert run.status is RunStatus.CANCELLED
     assert not _alive(pid)
-    steps = {s.step_id: s.status for s in await bot.deps.store.steps(1)}
-    assert steps == {"first": StepStatus.SUCCEEDED, "sleep": StepStatus.CANCELLED}
+    steps = {s.step_id: s for s in await bot.deps.store.steps(1)}
+    assert {k: s.status for k, s in steps.items()} == {
+        "first": StepStatus.SUCCEEDED,
+        "sleep": StepStatus.CANCELLED,
+    }
+    assert steps["sleep"].duration_ms is not None
+    assert steps["sleep"].summary == "the run was cancelled"
     assert stub_server.calls("GET", "/after") == []
     assert "⛔ Cancelled by alice." in bot.thread(1)
+    assert any(t.startswith("⛔ `sleep` cancelled (") for t in bot.thread(1))
 
 
 async def test_restart_finds_interrupted_run_and_resume_skips_done_steps(
@@ -250,7 +267,13 @@ async def test_killed_process_leaves_its_run_interrupted_not_running(
     assert run.status is RunStatus.INTERRUPTED
     assert "stopped" in (run.error or "")
     await bot.send("/playbook status 1")
-    assert "interrupted" in bot.private("alice")[-1]
+    status = bot.private("alice")[-1]
+    assert "interrupted" in status
+    [sleep] = [s for s in await bot.deps.store.steps(1) if s.step_id == "sleep"]
+    assert sleep.status is StepStatus.CANCELLED  # not left running forever
+    assert sleep.duration_ms is not None
+    assert "⛔ `sleep` cancelled (" in status
+    assert "— the run was interrupted" in status
 
 
 async def _wait_for_pid(path: Path) -> int:
@@ -288,3 +311,106 @@ async def test_a_cancel_on_another_replica_stops_the_run_here(
     assert not _alive(pid)
     assert stub_server.calls("GET", "/after") == []
     assert runner.card(1).status == "Cancelled"  # this replica's last edit shows it too
+    [sleep] = [s for s in await runner.deps.store.steps(1) if s.step_id == "sleep"]
+    assert sleep.status is StepStatus.CANCELLED
+    assert sleep.duration_ms is not None
+    closed = [
+        e for e in await runner.deps.store.audit_events(run_id=1) if e.kind == "step.cancelled"
+    ]
+    assert len(closed) == 1  # closed once, by whichever replica got there first
+
+
+SLOW_ROLLBACK = """
+name: slow-rollback
+params:
+  pidfile: {type: string, required: true}
+steps:
+  - id: break
+    action: http
+    with: {url: "{{ env.API_URL }}/broken"}
+rollback:
+  - id: undo
+    action: shell
+    with:
+      argv:
+        - "{{ env.PYTHON }}"
+        - "-c"
+        - "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+        - "{{ params.pidfile }}"
+"""
+
+
+async def test_cancel_during_rollback_closes_the_rollback_step(
+    make_bot: BotFactory, stub_server: StubServer, tmp_path: Path
+) -> None:
+    stub_server.route("GET", "/broken", status=500, json={})
+    pidfile = tmp_path / "undo.pid"
+    bot = await make_bot(playbooks={"rb": SLOW_ROLLBACK}, env={"PYTHON": sys.executable})
+    await bot.send(f"/playbook slow-rollback pidfile={pidfile}")
+    await bot.press("Run", 1)
+    pid = await _wait_for_pid(pidfile)
+
+    await bot.send("/playbook cancel 1")
+    run = await bot.finished(1)
+
+    assert run.status is RunStatus.CANCELLED
+    assert not _alive(pid)
+    steps = {(s.phase, s.step_id): s for s in await bot.deps.store.steps(1)}
+    undo = steps[("rollback", "undo")]
+    assert undo.status is StepStatus.CANCELLED
+    assert undo.duration_ms is not None
+    assert "↩️ Rolling back…" in bot.thread(1)
+
+
+POLL_SQL = """
+name: watch-db
+params:
+  connection: {type: string, default: nope}
+steps:
+  - id: watch
+    action: poll
+    with:
+      check:
+        {action: sql, connection: "{{ params.connection }}", query: "SELECT 1", returns: scalar}
+      until: "{{ value == 0 }}"
+      every: 30s
+      timeout: 5m
+"""
+
+POLL_PROMETHEUS = """
+name: watch-p95
+steps:
+  - id: watch
+    action: poll
+    with:
+      check: {action: prometheus, query: "up"}
+      until: "{{ value == 1 }}"
+      every: 30s
+      timeout: 5m
+"""
+
+
+async def test_a_poll_that_cannot_work_fails_at_once_with_the_reason(
+    make_bot: BotFactory, stub_server: StubServer
+) -> None:
+    bot = await make_bot(
+        config="connections:\n  app: {url_env: APP_DATABASE_URL}\n",
+        playbooks={"db": POLL_SQL, "p95": POLL_PROMETHEUS},
+        env={"PROMETHEUS_URL": ""},
+    )
+    await bot.send("/playbook watch-db")
+    await bot.press("Run", 1)
+    await bot.send("/playbook watch-p95")
+    await bot.press("Run", 2)
+    await bot.send("/playbook watch-db connection=app")  # works, but SELECT 1 is never 0
+    await bot.press("Run", 3)
+    await bot.finished(3)
+
+    unknown, unset, not_yet = [
+        {s.step_id: s for s in await bot.deps.store.steps(run_id)}["watch"] for run_id in (1, 2, 3)
+    ]
+    assert (unknown.error or "").startswith("no connection named `nope`")
+    assert "known: app" in (unknown.error or "")
+    assert unset.error == "no Prometheus URL: set PROMETHEUS_URL or give `url`"
+    assert not_yet.error == "`value == 0` not met within 5m after 11 checks (last value 1)"
+    assert stub_server.requests == []

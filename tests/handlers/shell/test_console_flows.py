@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from bot.lifecycle import RunStatus, StepStatus
 from handlers.shell.testing import ConsoleBot
+from tests.bot.slow_chat import SlowChat
 from tests.support.console import BotFactory
 from tests.support.stub_server import StubResponse, StubServer
 
@@ -111,6 +114,12 @@ async def test_unreachable_target_fails_the_run_with_the_reason(
     assert steps[0].attempts == 3  # retries: 2
     assert any("attempt 2 of 3" in text for text in bot.thread(1))
     assert "cannot reach" in bot.thread(1)[-1]
+    # The card went from running straight to failed: no second "Running step 1 of 1".
+    edits = [line for line in bot.lines if line.startswith("↻")]
+    assert [line.split(": ", 1)[1] for line in edits] == [
+        "🔵 Running step 1 of 1",
+        "❌ Failed in 3s",
+    ]
 
 
 async def test_failed_step_runs_rollback_and_shows_it(
@@ -194,6 +203,7 @@ async def test_cancel_pending_run_and_history_and_status(bot: ConsoleBot) -> Non
 async def test_latency_spike_end_to_end(
     bot: ConsoleBot, stub_server: StubServer, recovers: bool
 ) -> None:
+    chat = SlowChat.attach(bot, delay=0)
     stub_server.route("GET", "/api/traces", json={"data": [{"traceID": "abc"}]})
     stub_server.route("GET", "/health/circuit-breakers", json={"payments": "closed"})
     stub_server.route("POST", "/knowledge_base/_cache/clear", json={})
@@ -213,12 +223,16 @@ async def test_latency_spike_end_to_end(
     assert run.status is RunStatus.SUCCEEDED
     assert stub_server.calls("GET", "/api/traces")[0].query["service"] == ["api"]
     assert len(stub_server.calls("GET", "/health/circuit-breakers")) == 1
-    assert len(stub_server.calls("POST", "/knowledge_base/_cache/clear")) == 1
+    clears = stub_server.calls("POST", "/knowledge_base/_cache/clear")
+    # clear-cache's query and request caches; refresh-synonyms clears the request cache too.
+    assert [c.query.get("query") for c in clears] == [["true"]] + ([] if recovers else [None])
     steps = {s.step_id: s for s in await bot.deps.store.steps(1)}
     assert steps["long_queries"].status is StepStatus.FAILED  # not PostgreSQL here: continues
     if recovers:
         assert len(stub_server.calls("GET", "/api/v1/query")) == 3
         assert steps["refresh_synonyms"].status is StepStatus.SKIPPED
+        skipped = "⏭️ `refresh_synonyms` skipped: `{{ steps.monitor.failed }}` is false"
+        assert skipped in bot.thread(1)
         assert stub_server.calls("POST", "/knowledge_base/_close") == []
         assert any("📣 p95 recovered below 0.5s" in t for t in bot.thread(1))
     else:
@@ -227,6 +241,12 @@ async def test_latency_spike_end_to_end(
         assert steps["refresh_synonyms"].status is StepStatus.SUCCEEDED
         assert len(stub_server.calls("POST", "/knowledge_base/_reload_search_analyzers")) == 1
         assert any("📣 p95 did not recover within 5 minutes" in t for t in bot.thread(1))
+    # What the diagnosis found is shown under its step.
+    breakers = next(t for t in bot.thread(1) if "`circuit_breakers` succeeded" in t)
+    assert breakers.endswith('\n```\n{"payments": "closed"}\n```')
+    # Every card edit changed something.
+    cards = [card for _, card in chat.edits]
+    assert all(before != after for before, after in itertools.pairwise(cards))
     children = await bot.deps.store.child_runs(1)
     expected = ["clear-cache"] if recovers else ["clear-cache", "refresh-synonyms"]
     assert [c.playbook for c in children] == expected
@@ -241,3 +261,48 @@ def _prometheus(value: float) -> dict[str, object]:
             "result": [{"metric": {"service": "api"}, "value": [1732270000.0, str(value)]}],
         },
     }
+
+
+LONG_REPORT = """
+name: long-report
+steps:
+  - id: report
+    action: http
+    with: {url: "{{ env.API_URL }}/report"}
+  - id: break
+    action: http
+    with: {url: "{{ env.API_URL }}/broken"}
+rollback:
+  - id: undo_first
+    action: http
+    with: {url: "{{ env.API_URL }}/undo"}
+  - id: undo_second
+    action: http
+    with: {url: "{{ env.API_URL }}/undo"}
+"""
+
+
+async def test_step_output_tail_in_thread_and_status_and_rollback_in_the_order_it_ran(
+    make_bot: BotFactory, stub_server: StubServer
+) -> None:
+    stub_server.route("GET", "/report", body="\n".join(f"row {i}" for i in range(1, 101)))
+    stub_server.route("GET", "/broken", status=500, body="")
+    stub_server.route("GET", "/undo", body="undone")
+    bot = await make_bot(playbooks={"report": LONG_REPORT})
+    await bot.send("/playbook long-report")
+    await bot.press("Run", 1)
+    assert (await bot.finished(1)).status is RunStatus.ROLLED_BACK
+
+    post = next(t for t in bot.thread(1) if "`report` succeeded" in t).split("\n")
+    shown = [line for line in post if line.startswith("row ")]
+    assert shown == [f"row {i}" for i in range(86, 101)]  # the last 15 lines
+    assert post[-1] == "_(output cut; `/playbook status 1` shows more)_"
+
+    await bot.send("/playbook status 1")
+    status = bot.private("alice")[-1].split("\n")
+    assert [line for line in status if line.startswith("row ")] == [
+        f"row {i}" for i in range(71, 101)
+    ]
+    assert "_(earlier output cut)_" in status
+    undo = [line for line in status if "`undo_" in line]
+    assert "`undo_second`" in undo[0] and "`undo_first`" in undo[1]  # as they ran: bottom-up
