@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from bot.lifecycle import RunStatus, StepStatus
+from tests.bot.approval_playbooks import CONFIG as APPROVAL_CONFIG
+from tests.bot.approval_playbooks import PLAYBOOKS as APPROVAL_PLAYBOOKS
 from tests.support.console import BotFactory
 from tests.support.stub_server import StubServer
 
@@ -414,3 +416,22 @@ async def test_a_poll_that_cannot_work_fails_at_once_with_the_reason(
     assert unset.error == "no Prometheus URL: set PROMETHEUS_URL or give `url`"
     assert not_yet.error == "`value == 0` not met within 5m after 11 checks (last value 1)"
     assert stub_server.requests == []
+
+
+async def test_cancel_at_an_approval_gate_closes_the_waiting_step(
+    make_bot: BotFactory, stub_server: StubServer
+) -> None:
+    stub_server.route("POST", "/reduce", json={})
+    bot = await make_bot(config=APPROVAL_CONFIG, playbooks=APPROVAL_PLAYBOOKS)
+    await bot.send("/playbook canary-rollback", user="alice")
+    await bot.press("Run", 1, user="alice")
+    await bot.wait_until(lambda: any("step `rollback` of run #1" in t for t in bot.thread(1)))
+
+    await bot.send("/playbook cancel 1", user="alice")
+    run = await bot.finished(1)
+
+    assert run.status is RunStatus.CANCELLED
+    gate = {s.step_id: s for s in await bot.deps.store.steps(1)}["rollback"]
+    assert gate.status is StepStatus.CANCELLED  # no longer waiting for anyone
+    assert gate.duration_ms is not None
+    assert stub_server.calls("POST", "/rollback") == []
