@@ -172,7 +172,7 @@ async def test_stopping_marks_a_running_run_interrupted_on_its_card(
         transport = httpx.ASGITransport(app=assembly.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
             # Only the request helpers are used: the assembly owns the surface.
-            requests = SlackBot(deps, assembly.service, None, client, fake_slack)  # type: ignore[arg-type]
+            requests = SlackBot(deps, assembly.service, None, client, fake_slack)
             await requests.post(*requests.command_request("slow-restart"))
             await wait_for(fake_slack, "chat.postMessage")
             await requests.post(*requests.click_request("Run", 1, user="U0ALICE"))
