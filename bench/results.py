@@ -27,6 +27,9 @@ __all__ = [
 # (a database, a config, chat credentials): the benchmarks set their own or none.
 _FOREIGN_PREFIXES = ("CHATOPS_", "SLACK_", "TELEGRAM_")
 _FOREIGN_NAMES = frozenset({"DATABASE_URL"})
+# Interpreter switches that make every benchmarked process slower than an installed bot:
+# without a bytecode cache each start compiles the whole tree from source again.
+_DISTORTING_NAMES = frozenset({"PYTHONDONTWRITEBYTECODE"})
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,9 @@ def clean_environ(**overrides: str) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(_FOREIGN_PREFIXES) and name not in _FOREIGN_NAMES
+        if not name.startswith(_FOREIGN_PREFIXES)
+        and name not in _FOREIGN_NAMES
+        and name not in _DISTORTING_NAMES
     }
     env.update(overrides)
     return env

@@ -129,10 +129,21 @@ def _fake_slack_process(conn: Connection) -> None:
 # -- the apps (one process each) ---------------------------------------------------------
 
 
-def _app_process(kind: str, api_url: str, workdir: str, conn: Connection) -> None:
+def _app_process(
+    kind: str, api_url: str, workdir: str, profile: str | None, conn: Connection
+) -> None:
     os.environ.clear()
     os.environ.update(clean_environ())
-    asyncio.run(_serve_app(kind, conn, api_url, Path(workdir)))
+    if profile is None or kind != CHATOPS:
+        asyncio.run(_serve_app(kind, conn, api_url, Path(workdir)))
+        return
+    # --profile: where chatops spends its CPU per command (timings under the profiler are
+    # slower and are not the benchmark's figures).
+    import cProfile
+
+    with cProfile.Profile() as profiler:
+        asyncio.run(_serve_app(kind, conn, api_url, Path(workdir)))
+    profiler.dump_stats(profile)
 
 
 def _watch_gc() -> list[tuple[int, float]]:
@@ -669,6 +680,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="raw",
         help="load generator: prepared bytes on asyncio streams, or httpx.AsyncClient",
     )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="run chatops under cProfile and write its stats to FILE (figures then not valid)",
+    )
     args = parser.parse_args(argv)
     client_counts = [int(c) for c in args.clients.split(",")]
 
@@ -681,7 +697,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         targets: dict[str, _Target] = {}
         with tempfile.TemporaryDirectory(prefix="chatops-bench-ack-") as workdir:
             for app in APPS:
-                child, (port, pid) = _spawn(app, _app_process, app, api_url, workdir)
+                child, (port, pid) = _spawn(app, _app_process, app, api_url, workdir, args.profile)
                 children.append(child)
                 targets[app] = _Target(port, pid, child.conn)
             took = time.perf_counter() - started

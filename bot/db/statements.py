@@ -11,21 +11,24 @@ import functools
 import importlib
 from typing import Any, cast
 
-from sqlalchemy import Executable, bindparam, insert, update
+from sqlalchemy import BindParameter, Executable, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 
 from bot.db.tables import ApprovalRow, AuditEventRow, RunRow, StepResultRow, metadata
+from bot.lifecycle import TERMINAL, RunStatus
 
 __all__ = [
     "APPROVALS",
     "AUDIT",
     "AUDIT_INSERT",
+    "CREATE_RUN",
     "GET_RUN",
     "RUNS",
     "SET_CARD",
     "STEPS",
     "STEPS_OF",
     "step_upsert",
+    "transition",
 ]
 
 RUNS = metadata.tables[RunRow.__tablename__]
@@ -40,6 +43,7 @@ STEPS_OF = (
     .order_by(STEPS.c.phase.asc(), STEPS.c.position)  # "main" sorts before "rollback"
 )
 AUDIT_INSERT = insert(AUDIT)
+CREATE_RUN = insert(RUNS).returning(*RUNS.c)
 SET_CARD = update(RUNS).where(RUNS.c.id == bindparam("run")).values(card_ref=bindparam("card_ref"))
 
 
@@ -58,4 +62,39 @@ def step_upsert(dialect: str, updated: tuple[str, ...]) -> Executable:
             index_elements=["run_id", "phase", "step_id"],
             set_={name: statement.excluded[name] for name in updated},
         ),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def transition(to: RunStatus, expected: tuple[RunStatus, ...], with_error: bool) -> Executable:
+    """The compare-and-set of a run's status, ``UPDATE … WHERE id = :run AND status IN
+    (expected) … RETURNING *``, built once per shape (there are a few dozen at most).
+
+    Building the statement per call cost more CPU than executing it: every column of the
+    RETURNING clause is coerced and the whole tree hashed into a cache key each time.
+    Parameters: ``run``, ``now``, and ``owner`` (to RUNNING) and ``error`` (``with_error``).
+    """
+    now: BindParameter[Any] = bindparam("now")
+    values: dict[str, Any] = {
+        "status": to.value,
+        "version": RUNS.c.version + 1,
+        "updated_at": now,
+    }
+    if to is RunStatus.RUNNING:
+        values |= {
+            "started_at": func.coalesce(RUNS.c.started_at, now),
+            "owner": bindparam("owner"),
+            "heartbeat_at": now,
+            "finished_at": None,
+            "error": None,
+        }
+    if to in TERMINAL:
+        values["finished_at"] = now
+    if with_error:
+        values["error"] = bindparam("error")
+    return (
+        update(RUNS)
+        .where(RUNS.c.id == bindparam("run"), RUNS.c.status.in_([s.value for s in expected]))
+        .values(**values)
+        .returning(*RUNS.c)
     )

@@ -27,6 +27,7 @@ from bot.db.records import ApprovalRecord, AuditRecord, RunRecord, StepRecord
 from bot.db.statements import (
     APPROVALS,
     AUDIT_INSERT,
+    CREATE_RUN,
     GET_RUN,
     RUNS,
     SET_CARD,
@@ -34,6 +35,7 @@ from bot.db.statements import (
     STEPS_OF,
     step_upsert,
 )
+from bot.db.statements import transition as transition_statement
 from bot.db.tables import (
     AuditEventRow,
     ProcessedEventRow,
@@ -41,7 +43,7 @@ from bot.db.tables import (
     StepResultRow,
     utcnow,
 )
-from bot.lifecycle import TERMINAL, RunStatus, StepStatus, can_transition
+from bot.lifecycle import RunStatus, StepStatus, can_transition
 
 __all__ = ["Store"]
 
@@ -143,9 +145,7 @@ class Store:
         detail = {"playbook": playbook, "params": dict(params), "dry_run": dry_run}
 
         async def write(connection: AsyncConnection) -> RunRecord:
-            inserted = (
-                await connection.execute(insert(RUNS).values(**values).returning(*RUNS.c))
-            ).one()
+            inserted = (await connection.execute(CREATE_RUN, values)).one()
             audit = self._audit_insert(
                 run_id=inserted.id,
                 actor=actor.key,
@@ -174,30 +174,12 @@ class Store:
         for current in expected:
             if not can_transition(current, to):
                 raise ValueError(f"a run cannot go from {current} to {to}")
-        now = self._now()
-        values: dict[str, Any] = {
-            "status": to.value,
-            "version": RUNS.c.version + 1,
-            "updated_at": now,
-        }
+        statement = transition_statement(to, tuple(sorted(set(expected))), error is not None)
+        params: dict[str, Any] = {"run": run_id, "now": self._now()}
         if to is RunStatus.RUNNING:
-            values |= {
-                "started_at": func.coalesce(RUNS.c.started_at, now),
-                "owner": owner,
-                "heartbeat_at": now,
-                "finished_at": None,
-                "error": None,
-            }
-        if to in TERMINAL:
-            values["finished_at"] = now
+            params["owner"] = owner
         if error is not None:
-            values["error"] = self._redact(error)
-        statement = (
-            update(RUNS)
-            .where(RUNS.c.id == run_id, RUNS.c.status.in_([s.value for s in expected]))
-            .values(**values)
-            .returning(*RUNS.c)
-        )
+            params["error"] = self._redact(error)
         audit = self._audit_insert(
             run_id=run_id,
             actor=actor,
@@ -207,7 +189,7 @@ class Store:
         )
 
         async def write(connection: AsyncConnection) -> RunRecord | None:
-            row = (await connection.execute(statement)).one_or_none()
+            row = (await connection.execute(statement, params)).one_or_none()
             if row is None:
                 return None  # another transition won
             await connection.execute(*audit)

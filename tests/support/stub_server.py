@@ -81,6 +81,8 @@ class StubServer(LocalHTTPServer):
     def __init__(self) -> None:
         super().__init__()
         self.requests: list[RecordedRequest] = []
+        self.most_at_once = 0  # the most requests this server was answering at one time
+        self._answering = 0
         self._routes: dict[tuple[str, str], _Route] = {}
         self._lock = threading.Lock()
 
@@ -118,6 +120,15 @@ class StubServer(LocalHTTPServer):
 
     # -- used by the handler thread ------------------------------------------------------
 
+    def _began(self) -> None:
+        with self._lock:
+            self._answering += 1
+            self.most_at_once = max(self.most_at_once, self._answering)
+
+    def _ended(self) -> None:
+        with self._lock:
+            self._answering -= 1
+
     def _record_and_answer(self, request: RecordedRequest) -> StubResponse:
         with self._lock:
             self.requests.append(request)
@@ -136,6 +147,13 @@ def _handler_for(stub: StubServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def _handle(self) -> None:
+            stub._began()
+            try:
+                self._answer()
+            finally:
+                stub._ended()
+
+        def _answer(self) -> None:
             parts = urlsplit(self.path)
             request = RecordedRequest(
                 method=self.command.upper(),
