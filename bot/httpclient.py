@@ -3,10 +3,10 @@
 httpcore's pool rescans all of its connections each time a request enters or leaves it,
 and asks each idle one whether the server closed it (a poll and a getpeername per
 connection). A thousand runs hitting one target through one large pool spent a tenth of
-the bot's CPU on that scan. So each origin (scheme, host, port) gets its own pool of at most
-``per_origin`` connections, all kept alive, and a semaphore in front of it so the pool never
-queues: the scan stays short, and a slow target only makes its own steps wait, never the
-steps calling other targets.
+the bot's CPU on that scan. So each origin (scheme, host, port) gets at most ``per_origin``
+connections, all kept alive, split into pools of ``SHARD`` connections (a request goes to the
+least busy), with a semaphore in front so no pool ever queues: each scan stays short, and a
+slow target only makes its own steps wait, never the steps calling other targets.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ __all__ = ["USER_AGENT", "PerOriginTransport", "step_http_client"]
 
 USER_AGENT = "chatops/0.1"
 PER_ORIGIN = 16
+SHARD = 4
 # Origins are named by playbooks, but a templated URL can name new ones without end; past
 # this many, origins with nothing in flight are closed and forgotten.
 MAX_ORIGINS = 256
@@ -29,10 +30,23 @@ Origin = tuple[str, str, int | None]
 
 
 @dataclass
-class _OriginPool:
+class _Shard:
     transport: httpx.AsyncBaseTransport
+    in_flight: int = 0
+
+
+@dataclass
+class _OriginPool:
+    shards: list[_Shard]
     slots: asyncio.Semaphore
     in_flight: int = field(default=0)
+
+    def least_busy(self) -> _Shard:
+        return min(self.shards, key=lambda shard: shard.in_flight)
+
+    async def aclose(self) -> None:
+        for shard in self.shards:
+            await shard.transport.aclose()
 
 
 class PerOriginTransport(httpx.AsyncBaseTransport):
@@ -56,17 +70,22 @@ class PerOriginTransport(httpx.AsyncBaseTransport):
         pool.in_flight += 1
         try:
             async with pool.slots:
-                response = await pool.transport.handle_async_request(request)
-                # Hold the slot until the body is read: the connection is held until then.
-                await response.aread()
-                return response
+                shard = pool.least_busy()
+                shard.in_flight += 1
+                try:
+                    response = await shard.transport.handle_async_request(request)
+                    # Hold the slot until the body is read: the connection is held until then.
+                    await response.aread()
+                    return response
+                finally:
+                    shard.in_flight -= 1
         finally:
             pool.in_flight -= 1
 
     async def aclose(self) -> None:
         pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
-            await pool.transport.aclose()
+            await pool.aclose()
         if self._retired:
             await asyncio.gather(*self._retired, return_exceptions=True)
 
@@ -81,15 +100,17 @@ class PerOriginTransport(httpx.AsyncBaseTransport):
         if pool is None:
             if len(self._pools) >= self._max_origins:
                 self._retire_idle()
-            slots = asyncio.Semaphore(self._per_origin)
-            pool = self._pools[origin] = _OriginPool(self._new_pool(self._per_origin), slots)
+            sizes = [min(SHARD, self._per_origin - n) for n in range(0, self._per_origin, SHARD)]
+            shards = [_Shard(self._new_pool(size)) for size in sizes]
+            pool = _OriginPool(shards, asyncio.Semaphore(self._per_origin))
+            self._pools[origin] = pool
         return pool
 
     def _retire_idle(self) -> None:
         for origin, pool in list(self._pools.items()):
             if pool.in_flight == 0:
                 del self._pools[origin]
-                task = asyncio.create_task(pool.transport.aclose())
+                task = asyncio.create_task(pool.aclose())
                 self._retired.add(task)
                 task.add_done_callback(self._retired.discard)
 
