@@ -10,6 +10,10 @@ with a note saying how much was left out.
 All mrkdwn is escaped (:func:`handlers.slack.text.escape`): text from people and targets
 shows as written and cannot notify a channel; the core's own mentions still notify.
 
+Blocks are built as plain dicts, the JSON Slack reads. slack_sdk's model classes would
+validate every object again on ``to_dict`` (a ``dir()`` of each one): about 2 ms of CPU per
+card, half of all the work behind a command, for limits this module already keeps.
+
 Buttons carry ``action_id = "chatops.<action>"`` and ``value = "RUN_ID"`` or
 ``"RUN_ID:STEP"``; :func:`parse_button` turns a click back into a neutral :class:`Button`.
 """
@@ -19,19 +23,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
-
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    Block,
-    ButtonElement,
-    ConfirmObject,
-    ContextBlock,
-    DividerBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    PlainTextObject,
-    SectionBlock,
-)
 
 from bot.chat import Button, ButtonAction, Card
 from handlers.slack.text import (
@@ -72,18 +63,21 @@ __all__ = [
 
 ACTION_PREFIX = "chatops."
 
-# Block Kit limits (see slack_sdk.models.blocks: *_max_length).
+# Block Kit limits (the same as slack_sdk.models.blocks' *_max_length).
 MAX_BLOCKS = 50
-MAX_SECTION_TEXT = SectionBlock.text_max_length  # 3000
-MAX_FIELDS = SectionBlock.fields_max_length  # 10 per section
+MAX_SECTION_TEXT = 3000
+MAX_FIELDS = 10  # per section
 MAX_FIELD_TEXT = 2000
-MAX_HEADER_TEXT = HeaderBlock.text_max_length  # 150
-MAX_ACTIONS = ActionsBlock.elements_max_length  # 25
-MAX_CONTEXT_ELEMENTS = ContextBlock.elements_max_length  # 10
+MAX_HEADER_TEXT = 150
+MAX_ACTIONS = 25
+MAX_CONTEXT_ELEMENTS = 10
 MAX_CONTEXT_TEXT = 2000
 MAX_MESSAGE_TEXT = 3000  # the notification fallback ``text`` we send with blocks
-MAX_BUTTON_VALUE = ButtonElement.value_max_length  # 2000
-MAX_CONFIRM_TEXT = ConfirmObject.text_max_length  # 300
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_CONFIRM_TITLE = 100
+MAX_CONFIRM_BUTTON = 30  # the confirm dialog's own confirm / deny buttons
+MAX_CONFIRM_TEXT = 300
 # All the text of one message's blocks (every text object: sections, fields, context,
 # header, button labels and confirm dialogs).
 MAX_TOTAL_TEXT = 12_000
@@ -111,17 +105,21 @@ def fallback_text(text: str) -> str:
     return cut(escape(text), MAX_MESSAGE_TEXT)
 
 
-def _mrkdwn(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text if text.strip() else _BLANK)
+Block = dict[str, Any]  # one Block Kit object, as the JSON Slack reads
 
 
-def _section(block_id: str, text: str) -> SectionBlock:
+def _mrkdwn(text: str) -> Block:
+    """A mrkdwn text object; never empty (Slack rejects an empty text)."""
+    return {"type": "mrkdwn", "text": text if text.strip() else _BLANK}
+
+
+def _plain(text: str) -> Block:
+    return {"type": "plain_text", "text": text or _BLANK, "emoji": True}
+
+
+def _section(block_id: str, text: str) -> Block:
     """A section of already escaped mrkdwn."""
-    return SectionBlock(block_id=block_id, text=_mrkdwn(cut(text, MAX_SECTION_TEXT)))
-
-
-def _dicts(blocks: Sequence[Block]) -> list[dict[str, Any]]:
-    return [block.to_dict() for block in blocks]
+    return {"type": "section", "block_id": block_id, "text": _mrkdwn(cut(text, MAX_SECTION_TEXT))}
 
 
 def _joined_size(lines: Sequence[str]) -> int:
@@ -224,31 +222,34 @@ def parse_button(action_id: str, value: str) -> Button:
     return Button(action, int(run_text), step if colon else None)
 
 
-def button_element(button: Button, *, unique_action_id: str | None = None) -> ButtonElement:
+def button_element(button: Button, *, unique_action_id: str | None = None) -> Block:
     """A Block Kit button: the label, its style, and a confirm dialog when the button asks."""
-    style = button.style if button.style in _STYLES else None
-    confirm = None
-    if button.confirm:
-        confirm = ConfirmObject(
-            title=PlainTextObject(text=CONFIRM_TITLE, emoji=True),
-            text=MarkdownTextObject(text=cut(escape(button.confirm), MAX_CONFIRM_TEXT)),
-            confirm=PlainTextObject(text=button.label, emoji=True),
-            deny=PlainTextObject(text=CONFIRM_DENY, emoji=True),
-            style=style,
-        )
     value = button_value(button)
     if text_size(value) > MAX_BUTTON_VALUE:
         raise ValueError(f"button value too long for Slack ({text_size(value)} characters)")
-    return ButtonElement(
-        text=PlainTextObject(text=button.label, emoji=True),
-        action_id=unique_action_id or action_id(button),
-        value=value,
-        style=style,
-        confirm=confirm,
-    )
+    element: Block = {
+        "type": "button",
+        "text": _plain(truncate(button.label, MAX_BUTTON_TEXT)),
+        "action_id": unique_action_id or action_id(button),
+        "value": value,
+    }
+    style = button.style if button.style in _STYLES else None
+    if style is not None:
+        element["style"] = style
+    if button.confirm:
+        confirm: Block = {
+            "title": _plain(truncate(CONFIRM_TITLE, MAX_CONFIRM_TITLE)),
+            "text": _mrkdwn(cut(escape(button.confirm), MAX_CONFIRM_TEXT)),
+            "confirm": _plain(truncate(button.label, MAX_CONFIRM_BUTTON)),
+            "deny": _plain(truncate(CONFIRM_DENY, MAX_CONFIRM_BUTTON)),
+        }
+        if style is not None:
+            confirm["style"] = style
+        element["confirm"] = confirm
+    return element
 
 
-def _actions_block(block_id: str, buttons: Sequence[Button]) -> ActionsBlock | None:
+def _actions_block(block_id: str, buttons: Sequence[Button]) -> Block | None:
     """Up to 25 buttons; exact duplicates dropped, repeated actions get ``.2``, ``.3``…
 
     (Slack rejects two elements with the same action_id in one block.)
@@ -257,7 +258,7 @@ def _actions_block(block_id: str, buttons: Sequence[Button]) -> ActionsBlock | N
     for button in buttons:
         if button not in unique:
             unique.append(button)
-    elements: list[ButtonElement] = []
+    elements: list[Block] = []
     seen: dict[str, int] = {}
     for button in unique[:MAX_ACTIONS]:
         base = action_id(button)
@@ -266,7 +267,7 @@ def _actions_block(block_id: str, buttons: Sequence[Button]) -> ActionsBlock | N
         elements.append(button_element(button, unique_action_id=unique_id))
     if not elements:
         return None
-    return ActionsBlock(block_id=block_id, elements=elements)
+    return {"type": "actions", "block_id": block_id, "elements": elements}
 
 
 # -- cards ----------------------------------------------------------------------------------
@@ -285,12 +286,13 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
     that points to ``/playbook status``).
     """
     header_text = plain(f"{card.status_emoji} {card.title}".strip()) or _BLANK
-    header = HeaderBlock(
-        block_id="card-header",
-        text=PlainTextObject(text=truncate(header_text, MAX_HEADER_TEXT), emoji=True),
-    )
+    header: Block = {
+        "type": "header",
+        "block_id": "card-header",
+        "text": _plain(truncate(header_text, MAX_HEADER_TEXT)),
+    }
     actions = _actions_block("card-actions", card.buttons)
-    left = MAX_TOTAL_TEXT - text_total(_dicts([header])) - _size_of(actions)
+    left = MAX_TOTAL_TEXT - _size_of(header) - _size_of(actions)
 
     status = f"*{escape(card.status.strip())}*" if card.status.strip() else _BLANK
     status_block = _section("card-status", cut(status, min(_CARD_STATUS_TEXT, left)))
@@ -314,16 +316,16 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
         plan = ["*Plan*", *(escape(line) for line in card.plan)]
         texts, _ = _pack(plan, room, left, note)
         if texts:
-            blocks.append(DividerBlock(block_id="card-divider"))
+            blocks.append({"type": "divider", "block_id": "card-divider"})
             blocks += [
                 _section("card-plan" if i == 1 else f"card-plan-{i}", text)
                 for i, text in enumerate(texts, 1)
             ]
-    return _dicts(blocks + tail)
+    return blocks + tail
 
 
 def _size_of(block: Block | None) -> int:
-    return text_total(block.to_dict()) if block is not None else 0
+    return text_total(block) if block is not None else 0
 
 
 def _field_sections(card: Card, budget: int) -> list[Block]:
@@ -344,15 +346,16 @@ def _field_sections(card: Card, budget: int) -> list[Block]:
     for start in range(0, len(texts), MAX_FIELDS):
         n = start // MAX_FIELDS + 1
         sections.append(
-            SectionBlock(
-                block_id="card-fields" if n == 1 else f"card-fields-{n}",
-                fields=[MarkdownTextObject(text=t) for t in texts[start : start + MAX_FIELDS]],
-            )
+            {
+                "type": "section",
+                "block_id": "card-fields" if n == 1 else f"card-fields-{n}",
+                "fields": [_mrkdwn(t) for t in texts[start : start + MAX_FIELDS]],
+            }
         )
     return sections
 
 
-def _notes_block(notes: Sequence[str], budget: int) -> ContextBlock | None:
+def _notes_block(notes: Sequence[str], budget: int) -> Block | None:
     texts = [escape(note) for note in notes if note.strip()]
     if not texts:
         return None
@@ -362,12 +365,11 @@ def _notes_block(notes: Sequence[str], budget: int) -> ContextBlock | None:
     shares = fair_shares([text_size(t) for t in texts], budget, MAX_CONTEXT_TEXT)
     if any(share < min(2, text_size(t)) for share, t in zip(shares, texts, strict=True)):
         return None
-    return ContextBlock(
-        block_id="card-notes",
-        elements=[
-            MarkdownTextObject(text=cut(t, share)) for t, share in zip(texts, shares, strict=True)
-        ],
-    )
+    return {
+        "type": "context",
+        "block_id": "card-notes",
+        "elements": [_mrkdwn(cut(t, share)) for t, share in zip(texts, shares, strict=True)],
+    }
 
 
 # -- long texts -----------------------------------------------------------------------------
@@ -400,4 +402,4 @@ def message_blocks(text: str, buttons: Sequence[Button] | None = None) -> list[d
         blocks.append(actions)
     if not blocks:
         blocks.append(_section("msg", _BLANK))
-    return _dicts(blocks)
+    return blocks

@@ -48,15 +48,22 @@ _PARTIAL = re.compile(r"(&[a-z]{0,3}|<[^>]*)$")
 
 def text_size(text: str) -> int:
     """Length as Slack counts it (UTF-16 code units): ``len(text)`` plus one per astral char."""
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+    # Every piece of every message is measured, so in C: ASCII is one unit a character, and
+    # UTF-16 takes two bytes a unit ("surrogatepass": a lone surrogate is one unit too).
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def truncate(text: str, limit: int) -> str:
     """``text`` if it fits in ``limit`` (see :func:`text_size`), else cut to fit, ending in "…"."""
     if limit < 1:
         raise ValueError(f"truncate limit must be at least 1, not {limit}")
-    if text_size(text) <= limit:
+    size = text_size(text)
+    if size <= limit:
         return text
+    if size == len(text):  # no astral characters: units are characters
+        return text[: limit - 1].rstrip() + ELLIPSIS
     budget = limit - 1  # room for the ellipsis
     kept = []
     for char in text:
@@ -85,6 +92,8 @@ def mention(identity: str) -> str:
 def escape(text: str) -> str:
     """``text`` as mrkdwn that shows it as written, with :func:`mention` tokens notifying."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if _TOKEN_OPEN not in text:  # most texts mention nobody: skip the regex
+        return text
     return _TOKEN.sub(_mention_markup, text)
 
 

@@ -25,6 +25,7 @@ from handlers.slack.blocks import (
     fallback_text,
     message_blocks,
     parse_button,
+    text_size,
     truncate,
 )
 from handlers.slack.text import mention, text_total
@@ -364,7 +365,7 @@ def test_a_cut_never_splits_an_entity_or_a_mention() -> None:
 @pytest.mark.parametrize("step", [None, "deploy", "db:migrate", ""])
 def test_buttons_round_trip(action: ButtonAction, step: str | None) -> None:
     button = Button(action, 1234, step, style="danger", confirm="Sure?")
-    element = button_element(button).to_dict()
+    element = button_element(button)
     assert element["action_id"] == action_id(button) == f"chatops.{action.value}"
     assert element["value"] == button_value(button)
     parsed = parse_button(element["action_id"], element["value"])
@@ -398,18 +399,18 @@ def test_malformed_clicks_are_refused_clearly(action: str, value: str, message: 
 
 
 def test_labels_are_exactly_the_grammar_words() -> None:
-    labels = [button_element(Button(a, 1)).to_dict()["text"]["text"] for a in ButtonAction]
+    labels = [button_element(Button(a, 1))["text"]["text"] for a in ButtonAction]
     assert labels == ["Run", "Cancel", "Approve", "Deny", "Resume", "Abort"]
 
 
 def test_confirm_dialog_only_when_the_button_asks() -> None:
-    plain = button_element(Button(ButtonAction.CANCEL, 1)).to_dict()
+    plain = button_element(Button(ButtonAction.CANCEL, 1))
     assert "confirm" not in plain
     assert "style" not in plain  # default style is Slack's default: no field
 
     asked = button_element(
         Button(ButtonAction.RESUME, 1, style="primary", confirm="Resume this run?")
-    ).to_dict()
+    )
     assert asked["style"] == "primary"
     confirm = asked["confirm"]
     assert confirm["title"]["text"] == "Are you sure?"
@@ -417,7 +418,7 @@ def test_confirm_dialog_only_when_the_button_asks() -> None:
     assert confirm["confirm"]["text"] == "Resume"
     assert confirm["deny"]["text"] == "Back"
 
-    long = button_element(Button(ButtonAction.ABORT, 1, confirm="?" * 1000)).to_dict()
+    long = button_element(Button(ButtonAction.ABORT, 1, confirm="?" * 1000))
     assert len(long["confirm"]["text"]["text"]) <= 300
 
 
@@ -616,3 +617,14 @@ async def test_the_other_methods_answer_like_slack(fake_slack: FakeSlack) -> Non
     assert fake_slack.responses[0].method == "response_url"
     assert fake_slack.responses[0].args["text"] == "done"
     assert fake_slack.responses[0].args["path"] == "/response/3"
+
+
+def test_sizes_are_counted_in_utf16_units_as_slack_counts_them() -> None:
+    assert text_size("") == 0
+    assert text_size("plain ascii") == 11
+    assert text_size("café ·") == 6  # one unit each, outside ASCII too
+    assert text_size("🟡 ok") == 5  # an emoji outside the BMP takes two
+    assert text_size("\ud83d") == 1  # a lone surrogate (from JSON) is one unit
+    assert truncate("é" * 10, 5) == "éééé…"
+    assert truncate("a🟡b", 3) == "a…"  # the emoji would not fit whole
+    assert truncate("a🟡b", 4) == "a🟡b"
