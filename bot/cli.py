@@ -256,7 +256,7 @@ def db_upgrade() -> None:
     async def go() -> str | None:
         engine = create_engine(settings.database_url)
         try:
-            await upgrade(engine)
+            await upgrade(engine, create_empty=False)  # always alembic's own migrations
             return await current_revision(engine)
         finally:
             await engine.dispose()
