@@ -289,6 +289,9 @@ def _catalog() -> Catalog:
 
 
 def main() -> None:
+    from bot.startup import import_lean
+
+    import_lean()
     try:
         app()
     except KeyboardInterrupt:
