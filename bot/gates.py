@@ -12,7 +12,7 @@ import contextlib
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
-from bot.db.records import RunRecord, StepRecord
+from bot.db.records import ApprovalRecord, RunRecord, StepRecord
 from bot.db.store import Store
 from bot.lifecycle import StepStatus
 from bot.observer import RunObserver, safely
@@ -62,6 +62,7 @@ class ApprovalGates:
             position=position,
             action=step.action,
             expires_at=expires_at,
+            resumed=stored is not None,
         )
         self.observer.step_started(
             run,
@@ -103,18 +104,29 @@ class ApprovalGates:
     ) -> tuple[bool, str | None]:
         """Whether the gate is settled, and if so None (approved) or why the step may not run.
 
-        The time is read before the decisions: a decision stored before that moment and
-        inside the window is seen, so an expiry never overrides a decision that counted.
+        Once the window has passed, the wait is ended in the store first (from then on every
+        decision is refused) and the decisions are read in the same transaction, so one that
+        was recorded while the gate looked is honoured: an expiry never overrides a decision
+        that counted.
         """
         now = self.clock.now()
-        decisions = [
-            d for d in await self.store.decisions(run.id, step.id) if d.decided_at < expires_at
-        ]
-        state = approval_state(policy, decisions)
+        decisions = await self.store.decisions(run.id, step.id)
+        settled, refusal = self._settle(policy, decisions, expires_at)
+        if settled or now < expires_at:
+            return settled, refusal
+        decisions = await self.store.end_gate_wait(run.id, step.id)
+        settled, refusal = self._settle(policy, decisions, expires_at)
+        if settled:
+            return settled, refusal
+        return True, f"approval expired after {format_duration(policy.expires_after)}"
+
+    @staticmethod
+    def _settle(
+        policy: ApprovalPolicy, decisions: list[ApprovalRecord], expires_at: datetime
+    ) -> tuple[bool, str | None]:
+        state = approval_state(policy, [d for d in decisions if d.decided_at < expires_at])
         if state.denied:
             return True, f"approval {state.describe(policy)}"
         if state.approved:
             return True, None
-        if now >= expires_at:
-            return True, f"approval expired after {format_duration(policy.expires_after)}"
         return False, None

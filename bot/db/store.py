@@ -261,9 +261,20 @@ class Store:
             return bool(result.rowcount == 1)
 
     async def wait_at_gate(
-        self, *, run_id: int, step_id: str, position: int, action: str, expires_at: datetime
+        self,
+        *,
+        run_id: int,
+        step_id: str,
+        position: int,
+        action: str,
+        expires_at: datetime,
+        resumed: bool = False,
     ) -> datetime:
-        """Record that a step waits for approval until ``expires_at``; returns since when."""
+        """Record that a step waits for approval until ``expires_at``; returns since when.
+
+        A ``resumed`` wait (the run was interrupted at this gate) keeps its reminder: one
+        already sent before the restart is not sent again.
+        """
         return await self.start_step(
             run_id=run_id,
             step_id=step_id,
@@ -273,7 +284,44 @@ class Store:
             actor=SYSTEM,
             status=StepStatus.WAITING,
             expires_at=expires_at,
+            keep_reminder=resumed,
         )
+
+    async def end_gate_wait(self, run_id: int, step_id: str) -> list[ApprovalRecord]:
+        """Stop a step gate's wait for decisions; the step's decisions as they then stand.
+
+        Takes the run's row lock as :meth:`record_decision` does, so each decision either
+        committed before (and is returned) or comes after and is refused, the step no longer
+        waiting: a gate that expires never drops a decision that was recorded as counted.
+        """
+        lock = (
+            update(RUNS)
+            .where(RUNS.c.id == run_id)
+            .values(version=RUNS.c.version)  # changes nothing
+            .returning(RUNS.c.id)
+        )
+        stop_waiting = (
+            update(STEPS)
+            .where(
+                STEPS.c.run_id == run_id,
+                STEPS.c.phase == "main",
+                STEPS.c.step_id == step_id,
+                STEPS.c.status == StepStatus.WAITING.value,
+            )
+            .values(status=StepStatus.RUNNING.value)
+        )
+        query = (
+            sa_select(APPROVALS)
+            .where(APPROVALS.c.run_id == run_id, APPROVALS.c.step_id == step_id)
+            .order_by(APPROVALS.c.id)
+        )
+
+        async def write(connection: AsyncConnection) -> list[ApprovalRecord]:
+            await connection.execute(lock)
+            await connection.execute(stop_waiting)
+            return [ApprovalRecord.from_row(r) for r in await connection.execute(query)]
+
+        return await self._writes.submit(write)
 
     async def heartbeat(self, owner: str) -> None:
         """Mark every run this replica is executing as alive."""
@@ -300,6 +348,7 @@ class Store:
         actor: str,
         status: StepStatus = StepStatus.RUNNING,
         expires_at: datetime | None = None,
+        keep_reminder: bool = False,
     ) -> datetime:
         """Record that a step began (or, WAITING, that it waits at an approval gate); returns
         when, for :meth:`finish_step`."""
@@ -314,7 +363,9 @@ class Store:
             "error": None,
         }
         if status is StepStatus.WAITING:
-            values |= {"expires_at": expires_at, "reminded_at": None}
+            values["expires_at"] = expires_at
+            if not keep_reminder:
+                values["reminded_at"] = None
         upsert = self._step_upsert(run_id, phase, step_id, values)
         # A pause for people is worth its own audit event; a step's start is not: its row
         # says it is running, and the event when it ends carries when it began.

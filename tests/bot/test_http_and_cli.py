@@ -13,6 +13,7 @@ from bot.http import build_http_app
 from playbooks.catalog import BUILTIN_DIR
 from tests.playbooks.plugins import ECHO_PLUGIN, install_plugin
 from tests.support.console import BotFactory
+from tests.support.databases import aiosqlite_workers_stopped
 
 runner = CliRunner()
 
@@ -77,6 +78,7 @@ async def test_health_ready_and_metrics(make_bot: BotFactory, tmp_path: Path) ->
         assert down.status_code == 503
         assert down.json()["status"] == "unavailable"
         assert (await client.get("/healthz")).status_code == 200
+    await aiosqlite_workers_stopped()
 
 
 def test_check_passes_on_the_built_in_catalog(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ gets a fresh schema of its own, selected through the connection's ``search_path`
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,7 +18,14 @@ import pytest_asyncio
 from bot.db.store import Store
 from tests.support.scratch_schema import scratch_schema
 
-__all__ = ["POSTGRES_URL_ENV", "database_url", "postgres_url", "sqlite_url", "store"]
+__all__ = [
+    "POSTGRES_URL_ENV",
+    "aiosqlite_workers_stopped",
+    "database_url",
+    "postgres_url",
+    "sqlite_url",
+    "store",
+]
 
 POSTGRES_URL_ENV = "CHATOPS_TEST_POSTGRES_URL"
 
@@ -53,3 +62,15 @@ async def store(database_url: str) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+async def aiosqlite_workers_stopped() -> None:
+    """Let the worker thread of a connection that failed to open finish on this loop.
+
+    aiosqlite stops that thread without awaiting it; were the loop closed first, the thread
+    would report its result to a closed loop and the warning would land on a later test.
+    """
+    workers = [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+    for worker in workers:
+        await asyncio.to_thread(worker.join, 5)
+    await asyncio.sleep(0)  # run the callbacks the threads scheduled

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from bot.db.migrate import HEAD, current_revision, head_revision, upgrade
 from bot.db.records import RunRecord
 from bot.db.store import Store
 from bot.lifecycle import RunStatus, StepStatus
+from tests.support.databases import aiosqlite_workers_stopped
 
 ALICE = Actor("slack", "U0ALICE", "Alice")
 BOB = Actor("slack", "U0BOB", "Bob")
@@ -661,6 +661,77 @@ async def test_two_replicas_claim_a_reminder_exactly_once(
         await other.close()
 
 
+async def test_a_gate_whose_wait_ended_refuses_decisions_and_returns_those_before(
+    store: Store,
+) -> None:
+    run_id = await paused_at_gate(store)
+    before = await store.record_decision(
+        run_id=run_id, step_id="gate", actor=ALICE, decision="approve", needed=2
+    )
+
+    ended = await store.end_gate_wait(run_id, "gate")
+    after = await store.record_decision(
+        run_id=run_id, step_id="gate", actor=BOB, decision="approve", needed=2
+    )
+
+    assert ended == [before.approval]
+    assert after.approval is None
+    assert await store.decisions(run_id, "gate") == ended
+    [gate] = await store.steps(run_id)
+    assert gate.status is StepStatus.RUNNING  # no longer waiting for anyone
+
+
+async def test_decisions_racing_a_gate_ending_on_another_replica_are_each_seen_or_refused(
+    store: Store, database_url: str
+) -> None:
+    other = await Store.open(database_url)
+    try:
+        run_ids = [await paused_at_gate(store) for _ in range(10)]
+
+        async def decide(run_id: int) -> Any:
+            return await other.record_decision(
+                run_id=run_id, step_id="gate", actor=BOB, decision="approve"
+            )
+
+        pairs = await asyncio.gather(
+            *(asyncio.gather(decide(r), store.end_gate_wait(r, "gate")) for r in run_ids)
+        )
+
+        for run_id, (decided, seen) in zip(run_ids, pairs, strict=True):
+            # Recorded means the ending gate saw it; refused means it is nowhere.
+            stored = await store.decisions(run_id, "gate")
+            if decided.approval is not None:
+                assert seen == [decided.approval] == stored
+            else:
+                assert seen == [] == stored
+                assert "approval.approve" not in await kinds(store, run_id)
+    finally:
+        await other.close()
+
+
+async def test_a_resumed_gate_keeps_the_reminder_it_already_sent(store: Store) -> None:
+    run_id = await paused_at_gate(store)
+    assert await store.mark_reminded(run_id, "gate")
+    [gate] = await store.steps(run_id)
+
+    assert gate.expires_at is not None
+    await store.wait_at_gate(
+        run_id=run_id,
+        step_id="gate",
+        position=0,
+        action="http",
+        expires_at=gate.expires_at,
+        resumed=True,
+    )
+    assert not await store.mark_reminded(run_id, "gate")
+
+    # A new wait at the gate (not a resume) may remind again.
+    await store.wait_at_gate(
+        run_id=run_id, step_id="gate", position=0, action="http", expires_at=gate.expires_at
+    )
+    assert await store.mark_reminded(run_id, "gate")
+
+
 # -- steps ----------------------------------------------------------------------------
 
 
@@ -878,19 +949,7 @@ async def test_ping_raises_when_the_database_is_unreachable(
                 await store.ping()
     finally:
         await store.close()
-        await _aiosqlite_workers_stopped()
-
-
-async def _aiosqlite_workers_stopped() -> None:
-    """Let the worker thread of a connection that failed to open finish on this loop.
-
-    aiosqlite stops that thread without awaiting it; were the loop closed first, the thread
-    would report its result to a closed loop and the warning would land on a later test.
-    """
-    workers = [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
-    for worker in workers:
-        await asyncio.to_thread(worker.join, 5)
-    await asyncio.sleep(0)  # run the callbacks the threads scheduled
+        await aiosqlite_workers_stopped()
 
 
 async def test_ping_succeeds_on_a_reachable_database(store: Store) -> None:
