@@ -9,7 +9,8 @@ Every error a user can cause carries a ``reason`` that chat surfaces show as-is.
     ├── ParamError                    a parameter value a user typed is wrong
     ├── TemplateError                 a template failed to render or is unsafe
     └── ActionError                   a step's action failed (target down, bad status …)
-        └── ActionTimeoutError        the step ran past its timeout
+        ├── ActionTimeoutError        the step ran past its timeout
+        └── MisconfiguredError        it cannot work as configured: not worth a retry
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = [
     "ActionError",
     "ActionTimeoutError",
     "ChatOpsError",
+    "MisconfiguredError",
     "ParamError",
     "PlaybookError",
     "PlaybookFileError",
@@ -75,3 +77,10 @@ class ActionError(ChatOpsError):
 
 class ActionTimeoutError(ActionError):
     """A step ran past its timeout."""
+
+
+class MisconfiguredError(ActionError):
+    """The action cannot work as configured (a setting unset, an unknown connection or
+    action, a URL with no scheme or host, a query the target rejects as malformed): trying
+    again will not help, so the engine does not retry it and a poll fails at once instead of
+    at its timeout."""

@@ -16,21 +16,15 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from playbooks.errors import ActionError
+from playbooks.errors import MisconfiguredError
 
 __all__ = [
     "Action",
     "ActionArgs",
     "ActionContext",
     "ActionResult",
-    "MisconfiguredError",
+    "MisconfiguredError",  # kept here too: plug-in actions import it from this module
 ]
-
-
-class MisconfiguredError(ActionError):
-    """The action cannot work as configured (a setting unset, an unknown connection or
-    action, a query the target rejects as malformed): trying again will not help, so the
-    engine does not retry it and a poll fails at once instead of at its timeout."""
 
 
 class ActionArgs(BaseModel):

@@ -14,7 +14,7 @@ import httpx
 from pydantic import Field, field_validator, model_validator
 
 from playbooks.actions.base import Action, ActionArgs, ActionContext, ActionResult
-from playbooks.errors import ActionError
+from playbooks.errors import ActionError, MisconfiguredError
 
 __all__ = ["HttpAction", "HttpArgs", "describe_transport_error", "display_url"]
 
@@ -57,6 +57,19 @@ class HttpArgs(ActionArgs):
     def has_json(self) -> bool:
         """Whether a JSON body was given (``json: null`` counts: it sends ``null``)."""
         return "json_body" in self.model_fields_set
+
+
+def _require_absolute(method: str, url: str, target: str) -> None:
+    """A URL with no scheme or host (say, its variable was set empty) can never be called:
+    fail the step at once rather than retry it."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise MisconfiguredError(f"{method} {target}: bad URL ({exc})") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise MisconfiguredError(
+            f"{method} {target}: not a full URL (it needs http:// or https:// and a host)"
+        )
 
 
 def display_url(url: str) -> str:
@@ -152,6 +165,7 @@ class HttpAction(Action[HttpArgs]):
 
     async def execute(self, args: HttpArgs, ctx: ActionContext) -> ActionResult:
         target = display_url(args.url)
+        _require_absolute(args.method, args.url, target)
         request_kwargs: dict[str, Any] = {"headers": args.headers, "params": args.query}
         if args.has_json:
             request_kwargs["json"] = args.json_body
@@ -167,7 +181,9 @@ class HttpAction(Action[HttpArgs]):
             ) from exc
         except httpx.ConnectError as exc:
             raise ActionError(f"cannot reach {target}: {describe_transport_error(exc)}") from exc
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except httpx.InvalidURL as exc:
+            raise MisconfiguredError(f"{args.method} {target}: bad URL ({exc})") from exc
+        except httpx.HTTPError as exc:
             raise ActionError(
                 f"{args.method} {target} failed: {describe_transport_error(exc)}"
             ) from exc

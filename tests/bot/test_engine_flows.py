@@ -435,3 +435,20 @@ async def test_cancel_at_an_approval_gate_closes_the_waiting_step(
     assert gate.status is StepStatus.CANCELLED  # no longer waiting for anyone
     assert gate.duration_ms is not None
     assert stub_server.calls("POST", "/rollback") == []
+
+
+async def test_a_target_url_left_empty_fails_the_step_at_once_without_retries(
+    make_bot: BotFactory, stub_server: StubServer
+) -> None:
+    bot = await make_bot(env={"ES_URL": ""})  # set, but to nothing
+    await bot.send("/playbook clear-cache index_name=kb")
+    await bot.press("Run", 1)
+    run = await bot.finished(1)
+
+    [step] = await bot.deps.store.steps(1)
+    assert run.status is RunStatus.FAILED
+    assert step.attempts == 1  # the step allows retries: none was spent on a dead URL
+    assert step.error == (
+        "POST /kb/_cache/clear: not a full URL (it needs http:// or https:// and a host)"
+    )
+    assert stub_server.requests == []

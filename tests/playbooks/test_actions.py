@@ -759,3 +759,21 @@ def test_plans_perform_no_request(stub_server: StubServer, tmp_path: Path) -> No
 
     assert stub_server.requests == []
     assert not (tmp_path / "created").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("/kb/_cache/clear", "not a full URL (it needs http:// or https:// and a host)"),
+        ("ftp://files.internal/x", "not a full URL (it needs http:// or https:// and a host)"),
+        ("http://[::1/x", "bad URL (Invalid port"),
+        ("http:///x", "not a full URL"),
+    ],
+)
+async def test_http_url_that_can_never_work_is_misconfigured(
+    ctx: FakeContext, url: str, problem: str
+) -> None:
+    with pytest.raises(MisconfiguredError) as caught:
+        await run(HttpAction(), ctx, url=url)
+
+    assert caught.value.reason.startswith(f"GET {url}: {problem}")
