@@ -87,7 +87,9 @@ class ShellChat:
             thread_of=ref.message_id,
             buttons=list(buttons or []),
         )
-        lines = [f"  ↳ [{run}] {text}"]
+        # Every line of a multi-line reply (a step's output) stays under its thread marker.
+        first, *rest = text.split("\n")
+        lines = [f"  ↳ [{run}] {first}", *(f"      {line}" for line in rest)]
         if buttons:
             lines.append(f"      {render_buttons(buttons)}")
         return self._add(message, lines)

@@ -54,6 +54,14 @@ async def test_card_shows_plan_and_run_executes_once(
     assert thread[0] == "▶️ Started by alice."
     assert "`clear` succeeded" in thread[1]
     assert "succeeded" in thread[-1]
+    # As printed: the step's output block stays indented under its thread line.
+    at = next(i for i, line in enumerate(bot.lines) if "`clear` succeeded" in line)
+    assert bot.lines[at].startswith("  ↳ [#1] ✅ `clear` succeeded")
+    assert bot.lines[at + 1 : at + 4] == [
+        "      ```",
+        '      {"_shards": {"total": 2, "failed": 0}}',
+        "      ```",
+    ]
 
 
 async def test_second_run_press_is_refused_and_runs_nothing_again(
