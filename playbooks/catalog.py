@@ -10,7 +10,7 @@ from pathlib import Path
 import structlog
 
 from playbooks.actions.registry import ActionRegistry
-from playbooks.errors import PlaybookFileError, UnknownPlaybookError
+from playbooks.errors import PlaybookFileError, PlaybookProblems, UnknownPlaybookError
 from playbooks.lint import ConfigNames, lint_catalog, lint_playbook
 from playbooks.model import Playbook
 
@@ -98,10 +98,13 @@ class Catalog:
     def load(
         cls, dirs: Sequence[Path], registry: ActionRegistry, *, include_builtin: bool = True
     ) -> Catalog:
-        """The catalog, or the first problem found raised as PlaybookFileError."""
+        """The catalog; raises PlaybookFileError for its one problem, PlaybookProblems for
+        several (every one of them, as ``chatops check`` lists them)."""
         found = cls.scan(dirs, registry, include_builtin=include_builtin)
-        if found.problems:
+        if len(found.problems) == 1:
             raise found.problems[0]
+        if found.problems:
+            raise PlaybookProblems(found.problems)
         return cls(found.playbooks.values())
 
     def get(self, name: str) -> Playbook:

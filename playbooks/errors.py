@@ -5,6 +5,7 @@ Every error a user can cause carries a ``reason`` that chat surfaces show as-is.
     ChatOpsError                      root; ``reason`` is safe to show a user
     ├── PlaybookError                 a playbook file or catalog problem
     │   ├── PlaybookFileError         YAML or schema error, with file, line and field
+    │   ├── PlaybookProblems          several of those at once, one per line
     │   └── UnknownPlaybookError      no playbook of that name (with suggestions)
     ├── ParamError                    a parameter value a user typed is wrong
     ├── TemplateError                 a template failed to render or is unsafe
@@ -23,6 +24,7 @@ __all__ = [
     "ParamError",
     "PlaybookError",
     "PlaybookFileError",
+    "PlaybookProblems",
     "TemplateError",
     "UnknownPlaybookError",
 ]
@@ -51,6 +53,15 @@ class PlaybookFileError(PlaybookError):
         self.line = line
         self.field = field
         self.problem = problem
+
+
+class PlaybookProblems(PlaybookError):
+    """Several playbook files are wrong; ``reason`` lists each problem on a line of its own,
+    so a fix for the first is not followed by a restart that only reveals the second."""
+
+    def __init__(self, problems: list[PlaybookFileError]) -> None:
+        super().__init__("\n".join(problem.reason for problem in problems))
+        self.problems = list(problems)
 
 
 class UnknownPlaybookError(PlaybookError):

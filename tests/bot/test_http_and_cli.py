@@ -311,3 +311,21 @@ def test_every_command_that_opens_the_database_says_why_it_cannot(
         f"error: cannot open the database sqlite+aiosqlite:///{tmp_path}/missing-folder/"
         "chatops.db: unable to open database file"
     ]
+
+
+def test_start_up_names_every_broken_playbook_at_once(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text(BROKEN)
+    (tmp_path / "bad.yaml").write_text(BAD_PLAYBOOK)
+    database = f"sqlite+aiosqlite:///{tmp_path}/chatops.db"
+    result = runner.invoke(
+        app,
+        ["shell"],
+        env={"CHATOPS_PLAYBOOK_DIRS": str(tmp_path), "DATABASE_URL": database},
+        input="",
+    )
+    assert result.exit_code == 1
+    errors = result.stderr.splitlines()
+    assert len(errors) > 1
+    assert all(line.startswith("error: ") for line in errors)
+    assert any(f"{tmp_path}/broken.yaml:4: steps[0].action: unknown action" in e for e in errors)
+    assert any(f"{tmp_path}/bad.yaml:" in e for e in errors)
