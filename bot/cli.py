@@ -116,15 +116,18 @@ def shell(
 
 async def _shell(user: str, channel: str) -> None:
     from bot.service import ChatOpsService
+    from bot.startup import imports_done, settle
     from handlers.shell.chat import ShellChat
     from handlers.shell.console import run_console
     from handlers.shell.session import ShellSession
 
+    imports_done()
     deps = await _open(_settings())
     service = ChatOpsService(deps)
     chat = ShellChat(lambda line: print(line, flush=True))
     service.attach(chat)
     await service.start()
+    settle()
     try:
         await run_console(ShellSession(service, chat, user=user, channel=channel))
     finally:
@@ -141,7 +144,9 @@ def run() -> None:
 
 async def _serve(settings: Settings) -> None:
     from bot.serve import serve
+    from bot.startup import imports_done
 
+    imports_done()  # serve() settles once the service is up
     deps = await _open(settings)
     try:
         await serve(settings, deps)
@@ -289,9 +294,9 @@ def _catalog() -> Catalog:
 
 
 def main() -> None:
-    from bot.startup import import_lean
+    from bot.startup import begin
 
-    import_lean()
+    begin()  # before anything heavy is imported
     try:
         app()
     except KeyboardInterrupt:

@@ -6,9 +6,6 @@ when that surface is configured, so a bot without Slack never pays for slack-bol
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +19,7 @@ from bot.http import build_http_app
 from bot.runtime import Dependencies
 from bot.service import ChatOpsService
 from bot.settings import Settings
+from bot.startup import settle
 from playbooks.errors import ChatOpsError
 
 __all__ = ["Assembly", "assemble", "serve"]
@@ -78,9 +76,7 @@ async def assemble(settings: Settings, deps: Dependencies) -> Assembly:
     assembly = Assembly(service, build_http_app(service, routes), closers)
     # Everything loaded so far lives as long as the process: keep it out of the collector's
     # full passes, which otherwise walk ~200k objects and pause every ack for ~100 ms.
-    gc.collect()
-    gc.freeze()
-    _return_freed_memory()
+    settle()
     return assembly
 
 
@@ -94,19 +90,6 @@ def _check_surfaces(settings: Settings) -> None:
         raise ChatOpsError(
             "Slack over HTTP needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)"
         )
-
-
-def _return_freed_memory() -> None:
-    """Hand the heap that start-up freed (migrations, catalog parsing) back to the OS.
-
-    glibc keeps freed memory in its arenas; ``malloc_trim`` releases it, which is most of the
-    difference between the resident size at start-up and at rest. Elsewhere this is a no-op.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        return
 
 
 async def serve(settings: Settings, deps: Dependencies) -> None:

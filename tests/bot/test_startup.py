@@ -1,5 +1,6 @@
 """Start-up stays lean: the console and the server answer without importing what they never
-use (rich, pygments, click, alembic, mako), and log lines read the same without rich."""
+use (rich, pygments, click, alembic, mako), with garbage collection running again once they
+are up, and log lines read the same without rich."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 NEVER_AT_START = ("alembic", "click", "mako", "pygments", "rich")
 
 # Runs the command line as the `chatops` script does, and reports at exit which of the
-# modules above were imported.
+# modules above were imported and whether the garbage collector runs.
 _DRIVER = textwrap.dedent(
     """
-    import atexit, sys
+    import atexit, gc, sys
     watched = sys.argv[1].split(",")
     report = lambda: ",".join(name for name in watched if name in sys.modules)
     atexit.register(lambda: print("imported:", report(), file=sys.stderr))
+    atexit.register(lambda: print("collecting:", gc.isenabled(), file=sys.stderr))
     sys.argv = ["chatops", *sys.argv[2:]]
     from bot.cli import main
     main()
@@ -45,6 +47,10 @@ def _environ(tmp_path: Path, **extra: str) -> dict[str, str]:
 def _imported(stderr: str) -> list[str]:
     [line] = [line for line in stderr.splitlines() if line.startswith("imported:")]
     return [name for name in line.removeprefix("imported:").strip().split(",") if name]
+
+
+def _collecting(stderr: str) -> bool:
+    return "collecting: True" in stderr.splitlines()
 
 
 @pytest.mark.parametrize("database", ["empty", "at head"])
@@ -67,6 +73,7 @@ def test_the_console_answers_without_optional_modules(tmp_path: Path, database: 
     assert done.returncode == 0, done.stderr
     assert "clear-cache" in done.stdout
     assert _imported(done.stderr) == []
+    assert _collecting(done.stderr)
 
 
 def test_the_server_is_ready_without_optional_modules(tmp_path: Path) -> None:
@@ -100,6 +107,7 @@ def test_the_server_is_ready_without_optional_modules(tmp_path: Path) -> None:
     assert ready, stderr
     assert server.returncode == 0, stderr
     assert _imported(stderr) == []
+    assert _collecting(stderr)
 
 
 _LOG_LINES = textwrap.dedent(
@@ -148,3 +156,32 @@ def test_log_lines_read_the_same_without_rich() -> None:
         "Traceback (most recent call last):",
         '  File "<string>", line 15, in <module>',
     ]
+
+
+_PHASES = textwrap.dedent(
+    """
+    import gc, weakref
+    from bot import startup
+
+    class Node:
+        def __init__(self):
+            self.me = self  # a cycle: only the collector frees it
+
+    def garbage():
+        return weakref.ref(Node())
+
+    startup.begin()
+    assert not gc.isenabled()
+    while_importing = garbage()
+    startup.imports_done()
+    while_starting = garbage()
+    startup.settle()
+    assert gc.isenabled()
+    assert while_starting() is None  # freed when start-up settles
+    assert while_importing() is not None  # frozen with the modules, by design
+    """
+)
+
+
+def test_collection_pauses_while_starting_and_resumes_when_settled() -> None:
+    subprocess.run([sys.executable, "-c", _PHASES], cwd=ROOT, timeout=60, check=True)
