@@ -10,12 +10,17 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from yaml.constructor import SafeConstructor
 
 from playbooks.errors import PlaybookFileError
 
 __all__ = ["Loc", "LocatedYaml", "dotted_field", "load_yaml", "validation_problems"]
 
 Loc = tuple[str | int, ...]
+
+# libyaml's parser when PyYAML was built with it (about ten times faster). A document it
+# refuses is parsed again by the pure-Python loader, so errors read the same either way.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # pydantic names a union member in error locations: "list[int]", "function-before[parse(), float]".
 _UNION_TAG = re.compile(
@@ -49,25 +54,35 @@ def load_yaml(path: Path, *, text: str | None = None) -> LocatedYaml:
     except OSError as exc:
         raise PlaybookFileError(shown, None, None, f"cannot read: {exc.strerror}") from exc
     try:
-        node = yaml.compose(source, Loader=yaml.SafeLoader)
+        node = yaml.compose(source, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        node = _compose_explaining(source, shown)
+    located = LocatedYaml(shown, None)
+    if node is not None:
+        located.data = _construct(node, (), located.lines, shown, SafeConstructor())
+    return located
+
+
+def _compose_explaining(source: str, shown: str) -> yaml.Node | None:
+    """The pure-Python loader's reading of ``source``: its error, worded as it words it."""
+    try:
+        return yaml.compose(source, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
         raise PlaybookFileError(shown, line, None, f"invalid YAML: {exc.problem}") from exc
     except yaml.YAMLError as exc:
         raise PlaybookFileError(shown, None, None, f"invalid YAML: {exc}") from exc
-    located = LocatedYaml(shown, None)
-    if node is not None:
-        located.data = _construct(node, (), located.lines, shown)
-    return located
 
 
-def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: str) -> Any:
+def _construct(
+    node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: str, scalars: SafeConstructor
+) -> Any:
     lines[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(" ").construct_object(key_node)  # scalars only in keys
+            key = scalars.construct_object(key_node)  # scalars only in keys
             if key in result:
                 raise PlaybookFileError(
                     path,
@@ -76,12 +91,14 @@ def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: str) -> A
                     "this key appears twice",
                 )
             child: Loc = (*loc, key)
-            result[key] = _construct(value_node, child, lines, path)
+            result[key] = _construct(value_node, child, lines, path, scalars)
             lines[child] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*loc, i), lines, path) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader(" ").construct_object(node)
+        return [
+            _construct(item, (*loc, i), lines, path, scalars) for i, item in enumerate(node.value)
+        ]
+    return scalars.construct_object(node)
 
 
 def validation_problems(
