@@ -1,11 +1,17 @@
-"""Settings from the environment (see the README's Configuration). Secrets live only here."""
+"""Settings from the environment (see the README's Configuration). Secrets live only here.
+
+A plain pydantic model that reads its variables itself: pydantic-settings would do the same
+for these flat fields, and importing it (with python-dotenv and its source providers) cost
+every start-up about 25 ms on a slow machine.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = ["Settings", "normalize_database_url"]
 
@@ -22,10 +28,14 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-class Settings(BaseSettings):
-    """Read from the process environment; the names are a contract: keep them as documented."""
+class Settings(BaseModel):
+    """Read from the process environment; the names are a contract: keep them as documented.
 
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+    ``Settings(DATABASE_URL=...)`` sets a value by its variable's name; a value not given is
+    read from the environment (names are case-sensitive), else it is the default.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True)
 
     config_path: Path | None = Field(default=None, validation_alias="CHATOPS_CONFIG")
     database_url: str = Field(
@@ -51,6 +61,17 @@ class Settings(BaseSettings):
         default=None, validation_alias="TELEGRAM_WEBHOOK_SECRET"
     )
     webhook_token: SecretStr | None = Field(default=None, validation_alias="CHATOPS_WEBHOOK_TOKEN")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, given: Any) -> Any:
+        if not isinstance(given, dict):
+            return given
+        names = [field.validation_alias for field in cls.model_fields.values()]
+        environment = {
+            name: os.environ[name] for name in names if isinstance(name, str) and name in os.environ
+        }
+        return {**environment, **given}
 
     @field_validator("database_url")
     @classmethod
