@@ -125,22 +125,24 @@ class _TemplateCheck:
         source = text if has_template(text) else "{{ " + text + " }}"
         try:
             tree = self.sandbox.parse(source)
-            # Unknown filters and tests are found when the Python source is generated, not
-            # in parse; compiling that source (as a run will) finds nothing more and would
-            # cost every start-up a third of its template checks.
-            self.sandbox.compile(tree, raw=True)
+            # Unknown filters and tests are found by jinja's code generator, not by parse.
+            # find_undeclared_variables runs that generator (keeping only the names), so
+            # this one pass both checks the template as a run would compile it and reads
+            # its names; compiling the generated code would find nothing more.
+            undeclared = meta.find_undeclared_variables(tree)
         except TemplateSyntaxError as exc:
             self.checked.error(loc, f"template error: {exc.message or exc}")
             return
         if scope is not None:
-            for problem in self.name_problems(tree, scope):
+            for problem in self.name_problems(tree, undeclared, scope):
                 self.checked.error(loc, problem)
 
-    def name_problems(self, tree: nodes.Template, scope: _Scope) -> list[str]:
-        """Names ``tree`` reads that will not be there when it renders, once each."""
+    def name_problems(self, tree: nodes.Template, undeclared: set[str], scope: _Scope) -> list[str]:
+        """Names ``tree`` reads (``undeclared`` from the context) that will not be there when
+        it renders, once each."""
         problems = [
             f"unknown name `{name}` (known here: {', '.join(scope.names)})"
-            for name in sorted(meta.find_undeclared_variables(tree))
+            for name in sorted(undeclared)
             if name not in scope.names and name not in self.sandbox.globals
         ]
         assigned = {node.name for node in tree.find_all(nodes.Name) if node.ctx != "load"}
