@@ -3,7 +3,6 @@ only when it is used or configured, so start-up stays fast."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shlex
@@ -11,14 +10,14 @@ import sys
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from pydantic import ValidationError
 
-from bot.config import ConfigError, load_config
-from bot.settings import Settings
 from playbooks.errors import ChatOpsError
 
+# Only what typer needs to read the command line is imported here; every command imports
+# its own modules, after bot.startup.begin() has set start-up up (see main()).
 if TYPE_CHECKING:
     from bot.runtime import Dependencies
+    from bot.settings import Settings
     from playbooks.actions.registry import ActionRegistry
     from playbooks.catalog import Catalog
 
@@ -36,6 +35,10 @@ app.add_typer(db_app, name="db")
 
 
 def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    from bot.settings import Settings
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -111,6 +114,8 @@ def shell(
 ) -> None:
     """The console surface on the same engine and store: type commands, press buttons."""
     _logging(os.environ.get("CHATOPS_LOG_LEVEL", "WARNING"), json=False)
+    import asyncio
+
     asyncio.run(_shell(user or os.environ.get("USER") or "operator", channel))
 
 
@@ -139,6 +144,8 @@ async def _shell(user: str, channel: str) -> None:
 def run() -> None:
     """Serve every configured surface, the HTTP endpoints and the engine until SIGTERM/SIGINT."""
     _logging(os.environ.get("CHATOPS_LOG_LEVEL", "INFO"), json=True)
+    import asyncio
+
     asyncio.run(_serve(_settings()))
 
 
@@ -173,6 +180,7 @@ async def _open(settings: Settings) -> Dependencies:
 @app.command()
 def check() -> None:
     """Validate the config and every playbook; exit 1 with file:line: field on any problem."""
+    from bot.config import ConfigError, load_config
     from playbooks.actions.registry import ActionRegistry
     from playbooks.catalog import Catalog
     from playbooks.lint import ConfigNames
@@ -253,6 +261,8 @@ def plan(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations (also done at start-up)."""
+    import asyncio
+
     from bot.db.engine import create_engine
     from bot.db.migrate import current_revision, upgrade
 
@@ -283,6 +293,7 @@ def _registry() -> ActionRegistry:
 
 
 def _catalog() -> Catalog:
+    from bot.config import load_config
     from playbooks.catalog import Catalog
 
     settings = _settings()

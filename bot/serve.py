@@ -19,7 +19,7 @@ from bot.http import build_http_app
 from bot.runtime import Dependencies
 from bot.service import ChatOpsService
 from bot.settings import Settings
-from bot.startup import settle
+from bot.startup import return_freed_memory, settle
 from playbooks.errors import ChatOpsError
 
 __all__ = ["Assembly", "assemble", "serve"]
@@ -77,6 +77,7 @@ async def assemble(settings: Settings, deps: Dependencies) -> Assembly:
     # Everything loaded so far lives as long as the process: keep it out of the collector's
     # full passes, which otherwise walk ~200k objects and pause every ack for ~100 ms.
     settle()
+    return_freed_memory()
     return assembly
 
 

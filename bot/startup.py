@@ -2,7 +2,7 @@
 
 The command line calls :func:`begin` first, :func:`imports_done` once the modules it needs
 are loaded, and :func:`settle` when the service is up (``chatops run`` through
-:func:`bot.serve.assemble`).
+:func:`bot.serve.assemble`, which also hands the freed heap back: :func:`return_freed_memory`).
 
 Imports. rich (with pygments) is installed because typer depends on it, and two libraries
 take it as soon as they are imported although the bot never uses it through them: structlog
@@ -26,7 +26,14 @@ from __future__ import annotations
 import gc
 import sys
 
-__all__ = ["HIDDEN_WHILE_STARTING", "begin", "import_lean", "imports_done", "settle"]
+__all__ = [
+    "HIDDEN_WHILE_STARTING",
+    "begin",
+    "import_lean",
+    "imports_done",
+    "return_freed_memory",
+    "settle",
+]
 
 HIDDEN_WHILE_STARTING = ("rich", "httpx._main")
 """Optional modules that structlog and httpx try to import and do without when absent."""
@@ -70,8 +77,8 @@ def imports_done() -> None:
 
 
 def settle() -> None:
-    """Start-up is over: free its garbage, keep what it built out of later full passes, hand
-    the freed heap back to the OS, and resume collection if :func:`begin` paused it.
+    """Start-up is over: free its garbage, keep what it built out of later full passes, and
+    resume collection if :func:`begin` paused it.
 
     After :func:`imports_done` the one collection walks only what start-up made since the
     imports (a few ms); otherwise it walks everything, once.
@@ -79,13 +86,12 @@ def settle() -> None:
     global _paused
     gc.collect()
     gc.freeze()
-    _return_freed_memory()
     if _paused:
         _paused = False
         gc.enable()
 
 
-def _return_freed_memory() -> None:
+def return_freed_memory() -> None:
     """Hand the heap that start-up freed (migrations, catalog parsing) back to the OS.
 
     glibc keeps freed memory in its arenas; ``malloc_trim`` releases it, which is most of the
