@@ -1,17 +1,16 @@
 """The Slack surface: slack-bolt listeners that ack at once and hand the work to the core.
 
 Every command, click and submission is acknowledged before any Slack, database or target
-I/O (Slack allows 3 seconds); the work continues in a task (:class:`SlackInbound`), which
-turns payloads into neutral Invocations and ButtonPresses; the core answers through
-:class:`SlackChat`.
+I/O (Slack allows 3 seconds); the work is handed to a :class:`WorkQueue`, which runs it
+behind the acks, in order per user, and :class:`SlackInbound` turns the payloads into
+neutral Invocations and ButtonPresses; the core answers through :class:`SlackChat`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -44,6 +43,7 @@ from handlers.slack.modal import (
     field_errors,
     submitted_params,
 )
+from handlers.slack.work import WorkQueue
 from playbooks.errors import ChatOpsError
 
 __all__ = ["SLACK_COMMANDS", "SlackSurface", "api_base_url"]
@@ -100,7 +100,7 @@ class SlackSurface:
         self.chat = SlackChat(self.client)
         self.identity = SlackIdentity(self.client, service.deps.config)
         self.inbound = SlackInbound(service, self.client, self.chat, self.identity)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.work = WorkQueue()
         self._socket: AsyncSocketModeHandler | None = None
         self._register()
 
@@ -148,14 +148,12 @@ class SlackSurface:
     async def close(self) -> None:
         if self._socket is not None:
             await self._socket.close_async()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=10)
+        await self.work.close()
         await self._http.close()
 
     async def idle(self) -> None:
         """Wait until every acknowledged request has been fully handled (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.work.idle()
 
     def _authorization(
         self, enterprise_id: str | None, team_id: str | None, user_id: str | None
@@ -177,33 +175,28 @@ class SlackSurface:
         self.app.view(DENY_CALLBACK_ID)(self._on_denial)
         self.app.event("app_mention")(self._on_mention)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("slack_handler_failed", exc_info=task.exception())
-
-    # -- listeners: ack, then work in a task ----------------------------------------------
+    # -- listeners: ack, then hand the work over ------------------------------------------
+    # Work is keyed by who acted: a person's clicks and forms are handled one at a time in
+    # the order Slack delivered them, their commands beside each other (see WorkQueue).
 
     async def _on_command(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()
-        self._spawn(self.inbound.command(body))
+        self.work.submit(
+            str(body.get("user_id", "")), lambda: self.inbound.command(body), exclusive=False
+        )
 
     async def _on_action(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()
-        self._spawn(self.inbound.action(body))
+        self.work.submit(_user_of(body), lambda: self.inbound.action(body))
 
     async def _on_mention(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()
-        self._spawn(self.inbound.mention(body))
+        user = str((body.get("event") or {}).get("user", ""))
+        self.work.submit(user, lambda: self.inbound.mention(body), exclusive=False)
 
     async def _on_denial(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()
-        self._spawn(self.inbound.denied(body))
+        self.work.submit(_user_of(body), lambda: self.inbound.denied(body))
 
     async def _on_submission(
         self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]
@@ -218,7 +211,12 @@ class SlackSurface:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        self._spawn(self.inbound.submitted(body, context, params))
+        self.work.submit(_user_of(body), lambda: self.inbound.submitted(body, context, params))
+
+
+def _user_of(body: dict[str, Any]) -> str:
+    """Who clicked or sent a form: interaction payloads carry ``user.id``."""
+    return str((body.get("user") or {}).get("id", ""))
 
 
 def _retries() -> list[AsyncRetryHandler]:

@@ -102,3 +102,44 @@ async def test_an_api_url_without_a_trailing_slash_keeps_its_path(
     async with running_slack_bot(fake_slack, tmp_path, target_env, clock, api_url=api_url) as slack:
         await slack.command("clear-cache index_name=kb")
         assert "run #1" in str(slack.card(1)["blocks"])
+
+
+async def test_a_burst_of_commands_from_two_people_gets_every_card(slack: SlackBot) -> None:
+    people = [("U0ALICE", "alice"), ("U0BOB", "bob")] * 8
+    requests = [
+        slack.command_request("clear-cache index_name=kb", user=user, name=name)
+        for user, name in people
+    ]
+    responses = await asyncio.gather(*(slack.post(*request) for request in requests))
+    assert [r.status_code for r in responses] == [200] * 16
+    await slack.settle()
+    cards = [str(slack.card(run)["blocks"]) for run in range(1, 17)]
+    assert sum("*Requested by*\\nalice" in card for card in cards) == 8
+    assert sum("*Requested by*\\nbob" in card for card in cards) == 8
+    assert slack.ephemeral() == []
+
+
+async def test_cancel_clicked_right_after_run_is_handled_after_it(
+    slack: SlackBot, stub_server: StubServer
+) -> None:
+    stub_server.route("POST", CACHE_CLEAR, json={})
+    await slack.command("clear-cache index_name=kb")
+    run_click = slack.click_request("Run", 1, user="U0ALICE")
+    cancel_click = slack.click_request("Cancel", 1, user="U0ALICE")
+    responses = await asyncio.gather(slack.post(*run_click), slack.post(*cancel_click))
+    assert [r.status_code for r in responses] == [200, 200]
+    await slack.settle()
+    assert slack.thread(1)[0] == "▶️ Started by alice."  # Run first, as clicked
+    assert not any(text.startswith("Can't run run #1") for text in slack.ephemeral())
+
+
+async def test_closing_finishes_the_work_already_acknowledged(
+    fake_slack: FakeSlack, tmp_path: Path, target_env: dict[str, str], clock: FastClock
+) -> None:
+    async with running_slack_bot(fake_slack, tmp_path, target_env, clock) as slack:
+        for _ in range(5):
+            request = slack.command_request("clear-cache index_name=kb")
+            assert (await slack.post(*request)).status_code == 200
+        # No settle: the bot is stopped right after the acks, with the work still queued.
+    cards = [m for m in fake_slack.messages("C0INCIDENTS") if m.get("thread_ts") is None]
+    assert len(cards) == 5
