@@ -43,6 +43,7 @@ from handlers.slack.modal import (
     field_errors,
     submitted_params,
 )
+from handlers.slack.sdklog import sdk_logger
 from handlers.slack.work import WorkQueue
 from playbooks.errors import ChatOpsError
 
@@ -71,8 +72,13 @@ class SlackSurface:
         # One HTTP session for every Web API call: without it slack_sdk opens (and, against
         # Slack, TLS-handshakes) a new connection per message.
         self._http = aiohttp.ClientSession()
+        logger = sdk_logger()
         self.client = AsyncWebClient(
-            token=token, session=self._http, base_url=base_url, retry_handlers=_retries()
+            token=token,
+            session=self._http,
+            base_url=base_url,
+            retry_handlers=_retries(),
+            logger=logger,
         )
         self._token = token
         self._bot: dict[str, str | None] = {}  # who the token is, once auth.test answered
@@ -87,7 +93,9 @@ class SlackSurface:
             # memory. With a token instead, bolt calls auth.test before the first listener
             # (the first ack waits on Slack) and answers every request with an install error
             # while that call fails.
-            client=AsyncWebClient(session=self._http, base_url=base_url, retry_handlers=_retries()),
+            client=AsyncWebClient(
+                session=self._http, base_url=base_url, retry_handlers=_retries(), logger=logger
+            ),
             authorize=authorize,
             signing_secret=secret.get_secret_value() if secret else None,
             # Socket Mode is authenticated by its own connection; HTTP requests are signed.

@@ -12,6 +12,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.chat import Button, ButtonPress, Card, Invocation, MessageRef, Place
 from handlers.slack.blocks import card_blocks, card_text, fallback_text, message_blocks
 from handlers.slack.identity import SURFACE
+from handlers.slack.sdklog import sdk_logger
 from handlers.slack.text import mention
 
 __all__ = ["SlackChat"]
@@ -24,6 +25,7 @@ class SlackChat:
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
+        self._logger = sdk_logger()
 
     async def post_card(self, place: Place, card: Card) -> MessageRef:
         response = await self.client.chat_postMessage(
@@ -68,7 +70,10 @@ class SlackChat:
         for 30 minutes); else, or if Slack refuses it, with chat.postEphemeral."""
         response_url = _handle(to).get("response_url")
         if response_url:
-            sent = await AsyncWebhookClient(response_url, session=self.client.session).send(
+            webhook = AsyncWebhookClient(
+                response_url, session=self.client.session, logger=self._logger
+            )
+            sent = await webhook.send(
                 text=fallback_text(text),
                 blocks=message_blocks(text),
                 response_type="ephemeral",
