@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -96,6 +97,7 @@ class FakeSlack(LocalHTTPServer):
         super().__init__()
         self.api_url = ""
         self.calls: list[SlackCall] = []
+        self._counts: Counter[str] = Counter()  # calls per method, for count()
         self.responses: list[SlackCall] = []
         self._lock = threading.RLock()
         self._failures: dict[str, list[_Failure]] = {}
@@ -109,6 +111,12 @@ class FakeSlack(LocalHTTPServer):
         self._held: dict[str, threading.Event] = {}
 
     # -- what tests read ---------------------------------------------------------------
+
+    def count(self, method: str) -> int:
+        """How many calls of ``method`` arrived (failed ones included), without copying any:
+        a benchmark polls this while thousands of calls come in."""
+        with self._lock:
+            return self._counts[method]
 
     def of(self, method: str) -> list[SlackCall]:
         """The recorded calls of one Web API method, in order (failed ones included)."""
@@ -207,6 +215,7 @@ class FakeSlack(LocalHTTPServer):
         with self._lock:
             call = SlackCall(method, args, headers)
             self.calls.append(call)
+            self._counts[method] += 1
         self._wait_if_held(method)
         with self._lock:
             failure = self._take_failure(method)

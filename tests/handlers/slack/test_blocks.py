@@ -628,3 +628,16 @@ def test_sizes_are_counted_in_utf16_units_as_slack_counts_them() -> None:
     assert truncate("é" * 10, 5) == "éééé…"
     assert truncate("a🟡b", 3) == "a…"  # the emoji would not fit whole
     assert truncate("a🟡b", 4) == "a🟡b"
+
+
+async def test_the_fake_counts_calls_per_method(fake_slack: FakeSlack) -> None:
+    client = AsyncWebClient(token="xoxb-test", base_url=fake_slack.api_url, retry_handlers=[])
+    fake_slack.fail_next("chat.postMessage", status=200, error="channel_not_found")
+    with pytest.raises(SlackApiError):
+        await client.chat_postMessage(channel="C1", text="hi")  # a failed call counts too
+    for _ in range(2):
+        await client.chat_postMessage(channel="C1", text="hi")
+    await client.auth_test()
+    assert fake_slack.count("chat.postMessage") == len(fake_slack.of("chat.postMessage")) == 3
+    assert fake_slack.count("auth.test") == 1
+    assert fake_slack.count("chat.update") == 0
