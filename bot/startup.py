@@ -18,7 +18,8 @@ start-up on a slow machine. So collection is paused while the command starts, th
 modules are frozen (``gc.freeze``: kept out of every later collection, the pattern the gc
 documentation gives for long-lived start-up state), and once the service is up one
 collection over what start-up made since the imports frees its garbage before collection
-resumes. What the imports left as garbage (a few hundred KiB) stays frozen.
+resumes. What the imports left as garbage (a few hundred KiB) stays frozen. One-shot
+commands (``check``, ``plan``, ``db upgrade``) end before that, without collecting at all.
 """
 
 from __future__ import annotations
