@@ -9,7 +9,6 @@ asyncio tasks; :class:`~bot.progress.Progress` keeps their cards and threads up 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -89,7 +88,7 @@ class ChatOpsService:
             deps, self.progress, self.executor, owner=str(self.owner), start_run=self._spawn
         )
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._background: asyncio.Future[tuple[None, None]] | None = None
+        self._background: list[asyncio.Task[None]] = []
         deps.metrics.active_runs.set_function(lambda: len(self._tasks))
 
     def attach(self, chat: Chat) -> None:
@@ -102,14 +101,19 @@ class ChatOpsService:
         no process was running, then keep heartbeating in the background."""
         await self.sweep()
         await self.approvals.check()
-        self._background = asyncio.gather(self._liveness_loop(), self._cancel_watch_loop())
+        self._background = [
+            asyncio.create_task(self._liveness_loop(), name="liveness"),
+            asyncio.create_task(self._cancel_watch_loop(), name="cancel-watch"),
+        ]
 
     async def shutdown(self, *, grace: float = 10.0) -> None:
         """Stop: runs still executing here become ``interrupted`` (Resume / Abort in thread)."""
-        if self._background is not None:
-            self._background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._background
+        # Each loop is waited for until it has stopped: one cancelled in the middle of a
+        # query still closes its connection, which must happen before the store closes.
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background = []
         for run_id in list(self._tasks):
             stopped = await self.store.transition(
                 run_id,
