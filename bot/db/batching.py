@@ -5,6 +5,11 @@ is acknowledged before it is durable. What is shared is the cost around the stat
 connection checkout, BEGIN and COMMIT (an fsync on SQLite), the session machinery — which is
 most of a short write's cost when a thousand runs write at once.
 
+Compare-and-set updates of one row each (a run's status change) are shared too: those of one
+statement and the same parameters become a single ``UPDATE … WHERE id IN (…) … RETURNING``,
+each caller getting its row if its update won, and the writes that follow a won update (its
+audit event) join the batch's other plain writes.
+
 A batch that fails is rolled back whole and its writes are retried one transaction each, so
 one bad write fails alone and the others still land.
 """
@@ -17,10 +22,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable
+from sqlalchemy import Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-__all__ = ["Statement", "Write", "WriteBatcher"]
+__all__ = ["CompareAndSet", "Statement", "Write", "WriteBatcher"]
 
 T = TypeVar("T")
 Write = Callable[[AsyncConnection], Awaitable[Any]]
@@ -29,9 +34,32 @@ Statement = tuple[Executable, dict[str, Any]]
 executemany) and this caller's parameters."""
 
 
+@dataclass(frozen=True, slots=True)
+class CompareAndSet:
+    """A conditional update of the row ``row_id``, which a batch runs in one statement with
+    every other of the same ``statement`` and ``shared`` parameters.
+
+    ``statement`` takes the ids as the expanding parameter ``ids`` and returns the rows it
+    changed (with their ``id``). ``stamp`` names a time parameter that may differ between
+    callers: a shared statement gets the latest of theirs, so no row is stamped earlier than
+    the update that changed it was asked for. ``then`` is written, in the same transaction,
+    only if this row changed.
+    """
+
+    statement: Executable
+    row_id: int
+    shared: tuple[tuple[str, Any], ...] = ()
+    stamp: tuple[str, Any] | None = None
+    then: tuple[Statement, ...] = ()
+
+    @property
+    def group(self) -> tuple[int, tuple[tuple[str, Any], ...], str | None]:
+        return id(self.statement), self.shared, self.stamp[0] if self.stamp else None
+
+
 @dataclass
 class _Pending:
-    write: Write | Sequence[Statement]
+    write: Write | Sequence[Statement] | CompareAndSet
     done: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -56,7 +84,13 @@ class WriteBatcher:
         """
         await self._enqueue(statements)
 
-    async def _enqueue(self, write: Write | Sequence[Statement]) -> Any:
+    async def compare_and_set(self, update: CompareAndSet) -> Row[Any] | None:
+        """Run ``update`` in the next shared transaction; the changed row once committed, or
+        None if the row did not match (another change won)."""
+        row: Row[Any] | None = await self._enqueue(update)
+        return row
+
+    async def _enqueue(self, write: Write | Sequence[Statement] | CompareAndSet) -> Any:
         if self._queue is None or self._flusher is None or self._flusher.done():
             self._queue = asyncio.Queue()
             self._flusher = asyncio.create_task(self._flush_forever(self._queue))
@@ -105,35 +139,73 @@ class WriteBatcher:
                 pending.done.set_result(result)
 
     async def _in_one_transaction(self, batch: list[_Pending]) -> list[Any]:
-        # Plain writes first, each statement once for the whole batch. Reordering within a
-        # batch is safe: a caller waits for each write before its next, so no two writes of
-        # one run (or of one caller) are ever in the same batch.
-        grouped: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
-        for pending in batch:
-            if not callable(pending.write):
-                for statement, params in pending.write:
-                    grouped.setdefault(id(statement), (statement, []))[1].append(params)
+        # Plain writes first, each statement once for the whole batch; then compare-and-sets,
+        # one statement per group, and the plain writes that follow those that won; then
+        # callables. Reordering within a batch is safe: a caller waits for each write before
+        # its next, so no two writes of one run (or of one caller) are ever in the same batch.
+        results: list[Any] = [None] * len(batch)
+        plain: list[Statement] = []
+        updates: dict[Any, list[tuple[int, CompareAndSet]]] = {}
+        for index, pending in enumerate(batch):
+            write = pending.write
+            if isinstance(write, CompareAndSet):
+                updates.setdefault(write.group, []).append((index, write))
+            elif not callable(write):
+                plain.extend(write)
         async with self._engine.begin() as connection:
-            for statement, params_list in grouped.values():
-                await connection.execute(statement, params_list)
-            return [
-                await pending.write(connection) if callable(pending.write) else None
-                for pending in batch
-            ]
+            await _execute_grouped(connection, plain)
+            followers: list[Statement] = []
+            for members in updates.values():
+                rows = await _compare_and_set(connection, [update for _, update in members])
+                for (index, update), row in zip(members, rows, strict=True):
+                    results[index] = row
+                    if row is not None:
+                        followers.extend(update.then)
+            await _execute_grouped(connection, followers)
+            for index, pending in enumerate(batch):
+                if callable(pending.write):
+                    results[index] = await pending.write(connection)
+        return results
 
     async def _one(self, pending: _Pending) -> None:
         try:
             async with self._engine.begin() as connection:
                 write = pending.write
-                if callable(write):
+                if isinstance(write, CompareAndSet):
+                    (result,) = await _compare_and_set(connection, [write])
+                    if result is not None:
+                        await _execute_grouped(connection, write.then)
+                elif callable(write):
                     result = await write(connection)
                 else:
                     result = None
-                    for statement, params in write:
-                        await connection.execute(statement, params)
+                    await _execute_grouped(connection, write)
         except Exception as exc:
             if not pending.done.done():
                 pending.done.set_exception(exc)
         else:
             if not pending.done.done():
                 pending.done.set_result(result)
+
+
+async def _execute_grouped(connection: AsyncConnection, statements: Sequence[Statement]) -> None:
+    """Every use of one statement as a single executemany, in order of first use."""
+    grouped: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
+    for statement, params in statements:
+        grouped.setdefault(id(statement), (statement, []))[1].append(params)
+    for statement, params_list in grouped.values():
+        await connection.execute(statement, params_list)
+
+
+async def _compare_and_set(
+    connection: AsyncConnection, updates: Sequence[CompareAndSet]
+) -> list[Row[Any] | None]:
+    """One statement for ``updates`` (all of one group): each one's changed row, or None. Of
+    several updates of one row, only the first wins, as if they had run one after another."""
+    first = updates[0]
+    params: dict[str, Any] = dict(first.shared)
+    if first.stamp is not None:
+        params[first.stamp[0]] = max(update.stamp[1] for update in updates if update.stamp)
+    params["ids"] = sorted({update.row_id for update in updates})
+    changed = {row.id: row for row in await connection.execute(first.statement, params)}
+    return [changed.pop(update.row_id, None) for update in updates]

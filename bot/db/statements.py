@@ -67,12 +67,13 @@ def step_upsert(dialect: str, updated: tuple[str, ...]) -> Executable:
 
 @functools.lru_cache(maxsize=64)
 def transition(to: RunStatus, expected: tuple[RunStatus, ...], with_error: bool) -> Executable:
-    """The compare-and-set of a run's status, ``UPDATE … WHERE id = :run AND status IN
-    (expected) … RETURNING *``, built once per shape (there are a few dozen at most).
+    """The compare-and-set of runs' status, ``UPDATE … WHERE id IN :ids AND status IN
+    (expected) … RETURNING *``, built once per shape (there are a few dozen at most). One
+    statement serves every run a group commit moves alike (bot.db.batching.CompareAndSet).
 
     Building the statement per call cost more CPU than executing it: every column of the
     RETURNING clause is coerced and the whole tree hashed into a cache key each time.
-    Parameters: ``run``, ``now``, and ``owner`` (to RUNNING) and ``error`` (``with_error``).
+    Parameters: ``ids``, ``now``, and ``owner`` (to RUNNING) and ``error`` (``with_error``).
     """
     now: BindParameter[Any] = bindparam("now")
     values: dict[str, Any] = {
@@ -94,7 +95,10 @@ def transition(to: RunStatus, expected: tuple[RunStatus, ...], with_error: bool)
         values["error"] = bindparam("error")
     return (
         update(RUNS)
-        .where(RUNS.c.id == bindparam("run"), RUNS.c.status.in_([s.value for s in expected]))
+        .where(
+            RUNS.c.id.in_(bindparam("ids", expanding=True)),
+            RUNS.c.status.in_([s.value for s in expected]),
+        )
         .values(**values)
         .returning(*RUNS.c)
     )

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 
 from bot.chat import Actor, MessageRef, Place
-from bot.db.batching import Statement, WriteBatcher
+from bot.db.batching import CompareAndSet, Statement, WriteBatcher
 from bot.db.engine import create_engine, session_factory
 from bot.db.migrate import upgrade
 from bot.db.records import ApprovalRecord, AuditRecord, RunRecord, StepRecord
@@ -175,11 +175,11 @@ class Store:
             if not can_transition(current, to):
                 raise ValueError(f"a run cannot go from {current} to {to}")
         statement = transition_statement(to, tuple(sorted(set(expected))), error is not None)
-        params: dict[str, Any] = {"run": run_id, "now": self._now()}
+        shared: dict[str, Any] = {}
         if to is RunStatus.RUNNING:
-            params["owner"] = owner
+            shared["owner"] = owner
         if error is not None:
-            params["error"] = self._redact(error)
+            shared["error"] = self._redact(error)
         audit = self._audit_insert(
             run_id=run_id,
             actor=actor,
@@ -187,15 +187,16 @@ class Store:
             kind=f"run.{to.value}",
             detail={**(detail or {}), **({"error": error} if error else {})},
         )
-
-        async def write(connection: AsyncConnection) -> RunRecord | None:
-            row = (await connection.execute(statement, params)).one_or_none()
-            if row is None:
-                return None  # another transition won
-            await connection.execute(*audit)
-            return RunRecord.from_row(row)
-
-        return await self._writes.submit(write)
+        row = await self._writes.compare_and_set(
+            CompareAndSet(
+                statement,
+                run_id,
+                shared=tuple(sorted(shared.items())),
+                stamp=("now", self._now()),
+                then=(audit,),
+            )
+        )
+        return RunRecord.from_row(row) if row is not None else None  # None: another won
 
     async def set_card(self, run_id: int, ref: MessageRef) -> None:
         await self._writes.execute((SET_CARD, {"run": run_id, "card_ref": ref.encode()}))

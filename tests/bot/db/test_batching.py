@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.db.batching import WriteBatcher
+from bot.db.batching import CompareAndSet, WriteBatcher
 from bot.db.engine import create_engine
 
 
@@ -41,4 +41,50 @@ async def test_writes_land_with_their_own_results_and_a_bad_one_fails_alone(
         await batcher.close()
         async with engine.begin() as conn:
             await conn.execute(text("DROP TABLE IF EXISTS notes"))
+        await engine.dispose()
+
+
+async def test_compare_and_sets_in_one_batch_each_win_or_lose_as_if_run_one_by_one(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    batcher = WriteBatcher(engine)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("CREATE TABLE lights (id INTEGER PRIMARY KEY, state TEXT, since TEXT)")
+            )
+            await conn.execute(text("CREATE TABLE switched (id INTEGER)"))
+            await conn.execute(
+                text("INSERT INTO lights (id, state) VALUES (:id, :state)"),
+                [{"id": n, "state": "off" if n <= 6 else "broken"} for n in range(1, 9)],
+            )
+        switched = text("INSERT INTO switched (id) VALUES (:id)")
+        switch_on = text(
+            "UPDATE lights SET state = 'on', since = :at WHERE id IN :ids AND state = 'off'"
+            " RETURNING id, state, since"
+        ).bindparams(bindparam("ids", expanding=True))
+
+        def turn_on(light: int, at: str) -> CompareAndSet:
+            return CompareAndSet(
+                switch_on, light, stamp=("at", at), then=((switched, {"id": light}),)
+            )
+
+        # Lights 1-6 are off, 7-8 broken; light 3 is switched twice in the same batch.
+        asked = [(1, "t1"), (2, "t4"), (3, "t2"), (3, "t3"), (7, "t1"), (9, "t1")]
+        rows = await asyncio.gather(*(batcher.compare_and_set(turn_on(*a)) for a in asked))
+
+        won = [None if row is None else (row.id, row.state, row.since) for row in rows]
+        # Each light is stamped with the latest time asked among those switched together.
+        assert won == [(1, "on", "t4"), (2, "on", "t4"), (3, "on", "t4"), None, None, None]
+        async with engine.connect() as conn:
+            audited = (await conn.execute(text("SELECT id FROM switched ORDER BY id"))).all()
+            states = dict((await conn.execute(text("SELECT id, state FROM lights"))).all())
+        assert [row.id for row in audited] == [1, 2, 3]  # once per light that changed
+        assert [states[n] for n in range(1, 9)] == ["on"] * 3 + ["off"] * 3 + ["broken"] * 2
+    finally:
+        await batcher.close()
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS lights"))
+            await conn.execute(text("DROP TABLE IF EXISTS switched"))
         await engine.dispose()
