@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +20,7 @@ import structlog
 from bot.cards import STATUS_EMOJI, STEP_MARK, format_params, render_run_card
 from bot.chat import Button, ButtonAction, Card, Chat, MessageRef, Place
 from bot.db.records import ApprovalRecord, RunRecord, StepRecord
-from bot.lifecycle import TERMINAL, RunStatus
+from bot.lifecycle import TERMINAL, RunStatus, StepStatus
 from bot.lookups import require_run
 from bot.observer import safely
 from bot.policy import approver_identities
@@ -41,6 +42,7 @@ THREAD_OUTPUT_LINES = 15
 THREAD_OUTPUT_CHARS = 1500
 # Statuses another actor gives a run; steps it left open are closed by whoever set it.
 _STOPPED = frozenset({RunStatus.CANCELLED, RunStatus.INTERRUPTED})
+_OPEN_STEP = frozenset({StepStatus.RUNNING, StepStatus.WAITING})
 
 
 class _CardEdit:
@@ -244,7 +246,7 @@ class Progress:
         """Queue an edit of the run's card; ``current`` is the run as a transition just
         returned it. Requests made before the queued edit begins share it."""
         if current is not None and current.status is not RunStatus.RUNNING:
-            self.forget(run_id)  # what is cached of it describes it running
+            self._forget_row(run_id)  # what is cached of it describes it running
         self._card_owed.discard(run_id)
         box = self._outbox(run_id)
         if current is not None and (box.current is None or current.version >= box.current.version):
@@ -292,6 +294,11 @@ class Progress:
     def forget(self, run_id: int) -> None:
         """Drop what is cached of a run: its next card edit reads the store."""
         self._steps.pop(run_id, None)
+        self._forget_row(run_id)
+
+    def _forget_row(self, run_id: int) -> None:
+        """Drop the run's row and card as last seen; its steps stay for :meth:`_card_state`
+        to judge."""
         self._runs.pop(run_id, None)
         self._last_cards.pop(run_id, None)
         box = self._outboxes.get(run_id)
@@ -397,17 +404,21 @@ class Progress:
 
         For a run executing here, the row last seen stands in for a read: only this process
         changes it while it runs, and a change made elsewhere (a cancel) reaches :meth:`forget`
-        before the run's next report.
+        before the run's next report. Its steps as the executor reported them stand in for
+        the store's too, and still do once it has ended, if it ended here with every step
+        closed: nothing else writes the steps of a run that is not running.
         """
         run = current or self._runs.get(run_id) or await self.store.get_run(run_id)
         if run is None:
             return None
         executing_here = run.status is RunStatus.RUNNING and run.owner == self.owner
+        cached = self._steps.get(run_id)
         if not executing_here:
             self.forget(run_id)  # ended, or moved to another replica
+            if run.owner != self.owner or cached is None or _any_open(cached.values()):
+                cached = None
         else:
             self._runs[run_id] = run
-        cached = self._steps.get(run_id)
         if cached is None:
             loaded = await self.store.steps(run_id)
             if executing_here:
@@ -474,6 +485,10 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, ChatOpsError):
         return exc.reason
     return str(exc) or type(exc).__name__
+
+
+def _any_open(steps: Iterable[StepRecord]) -> bool:
+    return any(step.status in _OPEN_STEP for step in steps)
 
 
 def _asks_approval(playbook: Playbook | None) -> bool:
