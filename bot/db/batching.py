@@ -5,10 +5,11 @@ is acknowledged before it is durable. What is shared is the cost around the stat
 connection checkout, BEGIN and COMMIT (an fsync on SQLite), the session machinery — which is
 most of a short write's cost when a thousand runs write at once.
 
-Compare-and-set updates of one row each (a run's status change) are shared too: those of one
-statement and the same parameters become a single ``UPDATE … WHERE id IN (…) … RETURNING``,
-each caller getting its row if its update won, and the writes that follow a won update (its
-audit event) join the batch's other plain writes.
+Inserts that return their row (a new run) and compare-and-set updates of one row each (a
+run's status change) are shared too: the inserts of one statement become one multi-row
+``INSERT … RETURNING``, the updates of one statement and the same parameters a single
+``UPDATE … WHERE id IN (…) … RETURNING``. Each caller gets its own row (for an update, if it
+won), and the writes that follow from it (its audit event) join the batch's plain writes.
 
 A batch that fails is rolled back whole and its writes are retried one transaction each, so
 one bad write fails alone and the others still land.
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-__all__ = ["CompareAndSet", "Statement", "Write", "WriteBatcher"]
+__all__ = ["CompareAndSet", "InsertReturning", "Statement", "Write", "WriteBatcher"]
 
 T = TypeVar("T")
 Write = Callable[[AsyncConnection], Awaitable[Any]]
@@ -57,9 +58,24 @@ class CompareAndSet:
         return id(self.statement), self.shared, self.stamp[0] if self.stamp else None
 
 
+@dataclass(frozen=True, slots=True)
+class InsertReturning:
+    """The insert of one row, which a batch runs in one statement with every other of the
+    same ``statement``: an ``INSERT … RETURNING`` built with ``sort_by_parameter_order``, so
+    each caller gets its own row back. ``then`` gives the writes that follow from that row
+    (they need its id), made in the same transaction."""
+
+    statement: Executable
+    params: dict[str, Any]
+    then: Callable[[Row[Any]], Sequence[Statement]] = lambda _row: ()
+
+
+_Write = Write | Sequence[Statement] | CompareAndSet | InsertReturning
+
+
 @dataclass
 class _Pending:
-    write: Write | Sequence[Statement] | CompareAndSet
+    write: _Write
     done: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -90,7 +106,12 @@ class WriteBatcher:
         row: Row[Any] | None = await self._enqueue(update)
         return row
 
-    async def _enqueue(self, write: Write | Sequence[Statement] | CompareAndSet) -> Any:
+    async def insert(self, insert: InsertReturning) -> Row[Any]:
+        """Run ``insert`` in the next shared transaction; the inserted row once committed."""
+        row: Row[Any] = await self._enqueue(insert)
+        return row
+
+    async def _enqueue(self, write: _Write) -> Any:
         if self._queue is None or self._flusher is None or self._flusher.done():
             self._queue = asyncio.Queue()
             self._flusher = asyncio.create_task(self._flush_forever(self._queue))
@@ -139,27 +160,36 @@ class WriteBatcher:
                 pending.done.set_result(result)
 
     async def _in_one_transaction(self, batch: list[_Pending]) -> list[Any]:
-        # Plain writes first, each statement once for the whole batch; then compare-and-sets,
-        # one statement per group, and the plain writes that follow those that won; then
-        # callables. Reordering within a batch is safe: a caller waits for each write before
-        # its next, so no two writes of one run (or of one caller) are ever in the same batch.
+        # Plain writes first, each statement once for the whole batch; then inserts and
+        # compare-and-sets, one statement per group, and the plain writes that follow from
+        # their rows; then callables. Reordering within a batch is safe: a caller waits for
+        # each write before its next, so no two writes of one run (or of one caller) are
+        # ever in the same batch.
         results: list[Any] = [None] * len(batch)
         plain: list[Statement] = []
+        inserts: dict[int, list[tuple[int, InsertReturning]]] = {}
         updates: dict[Any, list[tuple[int, CompareAndSet]]] = {}
         for index, pending in enumerate(batch):
             write = pending.write
-            if isinstance(write, CompareAndSet):
+            if isinstance(write, InsertReturning):
+                inserts.setdefault(id(write.statement), []).append((index, write))
+            elif isinstance(write, CompareAndSet):
                 updates.setdefault(write.group, []).append((index, write))
             elif not callable(write):
                 plain.extend(write)
         async with self._engine.begin() as connection:
             await _execute_grouped(connection, plain)
             followers: list[Statement] = []
-            for members in updates.values():
-                rows = await _compare_and_set(connection, [update for _, update in members])
-                for (index, update), row in zip(members, rows, strict=True):
+            for new_rows in inserts.values():
+                rows = await _insert(connection, [insert for _, insert in new_rows])
+                for (index, insert), row in zip(new_rows, rows, strict=True):
                     results[index] = row
-                    if row is not None:
+                    followers.extend(insert.then(row))
+            for members in updates.values():
+                changed = await _compare_and_set(connection, [update for _, update in members])
+                for (index, update), won in zip(members, changed, strict=True):
+                    results[index] = won
+                    if won is not None:
                         followers.extend(update.then)
             await _execute_grouped(connection, followers)
             for index, pending in enumerate(batch):
@@ -168,10 +198,14 @@ class WriteBatcher:
         return results
 
     async def _one(self, pending: _Pending) -> None:
+        result: Any
         try:
             async with self._engine.begin() as connection:
                 write = pending.write
-                if isinstance(write, CompareAndSet):
+                if isinstance(write, InsertReturning):
+                    (result,) = await _insert(connection, [write])
+                    await _execute_grouped(connection, write.then(result))
+                elif isinstance(write, CompareAndSet):
                     (result,) = await _compare_and_set(connection, [write])
                     if result is not None:
                         await _execute_grouped(connection, write.then)
@@ -195,6 +229,14 @@ async def _execute_grouped(connection: AsyncConnection, statements: Sequence[Sta
         grouped.setdefault(id(statement), (statement, []))[1].append(params)
     for statement, params_list in grouped.values():
         await connection.execute(statement, params_list)
+
+
+async def _insert(
+    connection: AsyncConnection, inserts: Sequence[InsertReturning]
+) -> Sequence[Row[Any]]:
+    """One statement for ``inserts`` (all of one statement): their rows, in their order."""
+    result = await connection.execute(inserts[0].statement, [i.params for i in inserts])
+    return result.all()
 
 
 async def _compare_and_set(

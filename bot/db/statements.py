@@ -43,7 +43,8 @@ STEPS_OF = (
     .order_by(STEPS.c.phase.asc(), STEPS.c.position)  # "main" sorts before "rollback"
 )
 AUDIT_INSERT = insert(AUDIT)
-CREATE_RUN = insert(RUNS).returning(*RUNS.c)
+# Rows come back in the order of their parameters, so a group commit can insert many at once.
+CREATE_RUN = insert(RUNS).returning(*RUNS.c, sort_by_parameter_order=True)
 SET_CARD = update(RUNS).where(RUNS.c.id == bindparam("run")).values(card_ref=bindparam("card_ref"))
 
 

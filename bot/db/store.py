@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, insert, or_, text, update
+from sqlalchemy import CursorResult, Row, func, insert, or_, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 
 from bot.chat import Actor, MessageRef, Place
-from bot.db.batching import CompareAndSet, Statement, WriteBatcher
+from bot.db.batching import CompareAndSet, InsertReturning, Statement, WriteBatcher
 from bot.db.engine import create_engine, session_factory
 from bot.db.migrate import upgrade
 from bot.db.records import ApprovalRecord, AuditRecord, RunRecord, StepRecord
@@ -142,21 +142,19 @@ class Store:
             updated_at=now,
         )
         values = row.model_dump(exclude={"id"})
-        detail = {"playbook": playbook, "params": dict(params), "dry_run": dry_run}
+        _, audit = self._audit_insert(
+            run_id=None,
+            actor=actor.key,
+            surface=actor.surface,
+            kind="run.created",
+            detail={"playbook": playbook, "params": dict(params), "dry_run": dry_run},
+        )
 
-        async def write(connection: AsyncConnection) -> RunRecord:
-            inserted = (await connection.execute(CREATE_RUN, values)).one()
-            audit = self._audit_insert(
-                run_id=inserted.id,
-                actor=actor.key,
-                surface=actor.surface,
-                kind="run.created",
-                detail=detail,
-            )
-            await connection.execute(*audit)
-            return RunRecord.from_row(inserted)
+        def audited(inserted: Row[Any]) -> list[Statement]:
+            return [(AUDIT_INSERT, {**audit, "run_id": inserted.id})]
 
-        return await self._writes.submit(write)
+        inserted = await self._writes.insert(InsertReturning(CREATE_RUN, values, audited))
+        return RunRecord.from_row(inserted)
 
     async def transition(
         self,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.db.batching import CompareAndSet, WriteBatcher
+from bot.db.batching import CompareAndSet, InsertReturning, WriteBatcher
 from bot.db.engine import create_engine
 
 
@@ -87,4 +87,50 @@ async def test_compare_and_sets_in_one_batch_each_win_or_lose_as_if_run_one_by_o
         async with engine.begin() as conn:
             await conn.execute(text("DROP TABLE IF EXISTS lights"))
             await conn.execute(text("DROP TABLE IF EXISTS switched"))
+        await engine.dispose()
+
+
+async def test_inserts_in_one_batch_each_get_their_own_row_and_a_bad_one_fails_alone(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    batcher = WriteBatcher(engine)
+    metadata = MetaData()
+    tickets = Table(
+        "tickets",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("title", String, unique=True),
+    )
+    notes = Table("ticket_notes", metadata, Column("ticket", Integer), Column("note", String))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        open_ticket = insert(tickets).returning(
+            tickets.c.id, tickets.c.title, sort_by_parameter_order=True
+        )
+
+        def filed(title: str) -> InsertReturning:
+            return InsertReturning(
+                open_ticket,
+                {"title": title},
+                lambda row: [(insert(notes), {"ticket": row.id, "note": f"opened {row.title}"})],
+            )
+
+        titles = [f"disk full on db-{n}" for n in range(30)] + ["disk full on db-7"]
+        rows = await asyncio.gather(
+            *(batcher.insert(filed(t)) for t in titles), return_exceptions=True
+        )
+
+        assert [row.title for row in rows[:30]] == titles[:30]  # each caller its own row
+        assert isinstance(rows[30], Exception)  # the duplicate title, alone
+        async with engine.connect() as conn:
+            stored = dict((await conn.execute(select(tickets.c.id, tickets.c.title))).all())
+            written = (await conn.execute(select(notes.c.ticket, notes.c.note))).all()
+        assert stored == {row.id: row.title for row in rows[:30]}
+        assert sorted(written) == sorted((row.id, f"opened {row.title}") for row in rows[:30])
+    finally:
+        await batcher.close()
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.drop_all)
         await engine.dispose()
