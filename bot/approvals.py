@@ -123,9 +123,8 @@ class Approvals:
         claimed once in the store.
         """
         now = self.deps.clock.now()
-        for run in await self.store.list_runs(statuses={RunStatus.PENDING}, limit=10_000):
-            if not run.needs_approval or run.expires_at is None:
-                continue
+        for run in await self.store.awaiting_approval():
+            assert run.expires_at is not None
             policy = self._run_policy(run)
             if now >= run.expires_at:
                 await self._expire(run, policy)

@@ -141,9 +141,7 @@ class ChatOpsService:
         now = self.deps.clock.now()
         stale = timedelta(seconds=self.deps.config.engine.stale_after)
         found = []
-        for run in await self.store.list_runs(
-            statuses={RunStatus.RUNNING}, limit=10_000, top_level_only=False
-        ):
+        for run in await self.store.running_elsewhere(str(self.owner)):
             if run.id in self._tasks or not is_orphaned(
                 run, me=self.owner, now=now, stale_after=stale
             ):

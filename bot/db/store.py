@@ -231,6 +231,36 @@ class Store:
         async with self.engine.connect() as connection:
             return [RunRecord.from_row(r) for r in await connection.execute(query)]
 
+    async def running_elsewhere(self, owner: str) -> list[RunRecord]:
+        """Runs marked running by any process but ``owner`` (or by none): those whose owner a
+        sweep must judge. A replica's own runs are never orphaned, so a thousand of them
+        executing here cost the sweep nothing."""
+        query = (
+            sa_select(RUNS)
+            .where(
+                RUNS.c.status == RunStatus.RUNNING.value,
+                or_(RUNS.c.owner.is_(None), RUNS.c.owner != owner),
+            )
+            .order_by(RUNS.c.id)
+        )
+        async with self.engine.connect() as connection:
+            return [RunRecord.from_row(r) for r in await connection.execute(query)]
+
+    async def awaiting_approval(self) -> list[RunRecord]:
+        """Pending runs that wait for approvals within a window (to expire or remind): not
+        the cards nobody pressed Run on, however many there are."""
+        query = (
+            sa_select(RUNS)
+            .where(
+                RUNS.c.status == RunStatus.PENDING.value,
+                RUNS.c.needs_approval.is_(True),
+                RUNS.c.expires_at.is_not(None),
+            )
+            .order_by(RUNS.c.id)
+        )
+        async with self.engine.connect() as connection:
+            return [RunRecord.from_row(r) for r in await connection.execute(query)]
+
     async def child_runs(self, run_id: int) -> list[RunRecord]:
         query = sa_select(RUNS).where(RUNS.c.parent_run_id == run_id).order_by(RUNS.c.id)
         async with self.engine.connect() as connection:

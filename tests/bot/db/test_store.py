@@ -209,6 +209,30 @@ async def test_child_runs_lists_a_runs_children_in_order(store: Store) -> None:
     assert await store.child_runs(one.id) == []
 
 
+async def test_a_sweep_reads_only_the_runs_other_processes_are_running(store: Store) -> None:
+    mine, theirs, child, idle = [await new_run(store) for _ in range(4)]
+    await start(store, mine.id, owner="me")
+    await start(store, theirs.id, owner="them")
+    await start(store, child.id, owner="gone")
+    await store.transition(
+        idle.id, expected={RunStatus.PENDING}, to=RunStatus.CANCELLED, actor="x", surface="x"
+    )
+
+    found = await store.running_elsewhere("me")
+
+    assert [(r.id, r.owner) for r in found] == [(theirs.id, "them"), (child.id, "gone")]
+
+
+async def test_only_pending_runs_with_an_approval_window_await_approval(store: Store) -> None:
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    waiting = await new_run(store, needs_approval=True, expires_at=expires)
+    await new_run(store)  # a card nobody pressed Run on
+    decided = await new_run(store, needs_approval=True, expires_at=expires)
+    await start(store, decided.id)
+
+    assert [r.id for r in await store.awaiting_approval()] == [waiting.id]
+
+
 # -- transitions ----------------------------------------------------------------------
 
 
