@@ -10,7 +10,7 @@ dropped; a card whose edit failed is remembered and brought up to date by
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +40,7 @@ CHAT_TIMEOUT = 10.0
 # A step's output under its line in the thread: the end of it, where errors usually are.
 THREAD_OUTPUT_LINES = 15
 THREAD_OUTPUT_CHARS = 1500
+PLANS_KEPT = 2048  # above the runs one process executes at once, so theirs stay
 # Statuses another actor gives a run; steps it left open are closed by whoever set it.
 _STOPPED = frozenset({RunStatus.CANCELLED, RunStatus.INTERRUPTED})
 _OPEN_STEP = frozenset({StepStatus.RUNNING, StepStatus.WAITING})
@@ -82,7 +83,9 @@ class Progress:
         self.catalog = deps.catalog
         self.chats = chats
         self.chat_timeout = CHAT_TIMEOUT
-        self._plans: dict[int, Plan] = {}
+        # Plans are pure but not free: kept for the runs seen last, so their cards re-render
+        # fast. Bounded, since a card nobody presses Run on stays pending for good.
+        self._plans: OrderedDict[int, Plan] = OrderedDict()
         self._stale_cards: set[int] = set()
         # Steps of the runs executing in this process, as the executor reports them: a card
         # edit then reads only the run's row. Runs execute on one replica at a time, so for
@@ -239,8 +242,11 @@ class Progress:
         self._steps[run_id] = {}
 
     def remember_plan(self, run_id: int, plan: Plan) -> None:
-        """Plans are pure but not free: keep each active run's, so progress re-renders fast."""
+        """Keep the run's plan for its next card edits (the oldest kept one goes if too many)."""
         self._plans[run_id] = plan
+        self._plans.move_to_end(run_id)
+        if len(self._plans) > PLANS_KEPT:
+            self._plans.popitem(last=False)
 
     def request_refresh(self, run_id: int, current: RunRecord | None = None) -> None:
         """Queue an edit of the run's card; ``current`` is the run as a transition just
@@ -439,13 +445,13 @@ class Progress:
         self, current: RunRecord, steps: list[StepRecord], decisions: list[ApprovalRecord]
     ) -> None:
         ended = current.status in TERMINAL
-        plan = self._plans.pop(current.id, None) if ended else self._plans.get(current.id)
+        plan = self._plans.pop(current.id, None)
         if current.card is None:
             return
         if plan is None:
             plan = self.plan(self.catalog.get(current.playbook), current.params)
-            if not ended:
-                self._plans[current.id] = plan
+        if not ended:
+            self.remember_plan(current.id, plan)
         card = render_run_card(current, plan, steps, decisions)
         if self._last_cards.get(current.id) == card:
             self._stale_cards.discard(current.id)  # chat already shows exactly this

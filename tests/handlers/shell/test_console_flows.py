@@ -314,3 +314,20 @@ async def test_step_output_tail_in_thread_and_status_and_rollback_in_the_order_i
     assert "_(earlier output cut)_" in status
     undo = [line for line in status if "`undo_" in line]
     assert "`undo_second`" in undo[0] and "`undo_first`" in undo[1]  # as they ran: bottom-up
+
+
+async def test_a_card_whose_plan_was_no_longer_kept_still_shows_it_when_run(
+    bot: ConsoleBot, stub_server: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.progress.PLANS_KEPT", 2)
+    stub_server.route("POST", CACHE_CLEAR, json={"_shards": {"total": 2, "failed": 0}})
+    for index in ("kb", "docs", "faq"):  # the third card pushes the first one's plan out
+        await bot.send(f"/playbook clear-cache index_name={index}", user="alice")
+    planned = f"`clear` Clear caches: POST {stub_server.url}/kb/_cache/clear?query=true"
+    assert bot.card(1).plan[0].startswith(f"▫️ 1. {planned}")
+
+    await bot.press("Run", 1, user="alice")
+    await bot.finished(1)
+
+    assert bot.card(1).status.startswith("Succeeded")
+    assert bot.card(1).plan[0].startswith(f"✅ 1. {planned}")
