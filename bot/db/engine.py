@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -22,10 +23,20 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
     SQLite allows one writer at a time; a single shared connection serialises our writes in
     process instead of failing them with "database is locked", and WAL lets other processes
-    (``chatops shell`` beside ``chatops run``) read meanwhile.
+    (``chatops shell`` beside ``chatops run``) read meanwhile. The database file's folder
+    is made if missing, as the file itself would be.
     """
     if is_sqlite(url):
-        memory = make_url(url).database in (None, "", ":memory:")
+        database = make_url(url).database
+        memory = database in (None, "", ":memory:")
+        if database and not memory and not database.startswith("file:"):
+            # SQLite creates the file, not its folder. A folder that cannot be made fails
+            # here, with its reason, before any connection thread is started.
+            folder = Path(database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OSError(f"cannot make its folder {folder}: {exc.strerror}") from None
         engine = create_async_engine(
             url,
             echo=echo,

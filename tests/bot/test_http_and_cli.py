@@ -304,13 +304,21 @@ def test_db_upgrade_names_a_missing_driver(tmp_path: Path) -> None:
 def test_every_command_that_opens_the_database_says_why_it_cannot(
     tmp_path: Path, command: list[str]
 ) -> None:
-    url = f"sqlite:///{tmp_path}/missing-folder/chatops.db"
+    (tmp_path / "taken").write_text("a file where the database's folder should be\n")
+    url = f"sqlite:///{tmp_path}/taken/chatops.db"
     result = runner.invoke(app, command, env={"DATABASE_URL": url}, input="")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"error: cannot open the database sqlite+aiosqlite:///{tmp_path}/missing-folder/"
-        "chatops.db: unable to open database file"
+        f"error: cannot open the database sqlite+aiosqlite:///{tmp_path}/taken/chatops.db:"
+        f" cannot make its folder {tmp_path}/taken: File exists"
     ]
+
+
+def test_a_sqlite_database_in_a_folder_not_made_yet_is_made_with_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/data/chatops/chatops.db"
+    result = runner.invoke(app, ["db", "upgrade"], env={"DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "data" / "chatops" / "chatops.db").is_file()
 
 
 def test_start_up_names_every_broken_playbook_at_once(tmp_path: Path) -> None:
