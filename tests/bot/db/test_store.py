@@ -965,7 +965,8 @@ async def test_ping_raises_when_the_database_is_unreachable(
     unreachable: str, tmp_path: Any
 ) -> None:
     if unreachable == "sqlite":
-        unreachable = f"sqlite+aiosqlite:///{tmp_path}/missing/dir/chatops.db"
+        (tmp_path / "chatops.db").mkdir()  # a folder where the database file should be
+        unreachable = f"sqlite+aiosqlite:///{tmp_path}/chatops.db"
     store = await Store.open(unreachable, migrate=False)
     try:
         async with asyncio.timeout(20):
