@@ -107,12 +107,17 @@ class Approvals:
         elif outcome.run is None:
             await self.progress.announce(run, f"👍 {who} approved ({state.describe(policy)}).")
         elif outcome.run.status is RunStatus.DENIED:
-            await self.progress.announce(outcome.run, f"🚫 Denied by {who}{reason or '.'}")
+            denied = f"🚫 Denied by {who}{reason or '.'}"
+            await self.progress.announce(outcome.run, denied)
+            await self.progress.approval_closed(outcome.run, denied, step_id="")
         else:
+            approved_by = ", ".join(state.approved_by)
             self.progress.first_start(run.id)
             await self.progress.announce(
-                outcome.run,
-                f"✅ Approved by {', '.join(state.approved_by)}. Starting run #{run.id}.",
+                outcome.run, f"✅ Approved by {approved_by}. Starting run #{run.id}."
+            )
+            await self.progress.approval_closed(
+                outcome.run, f"✅ Approved by {approved_by}.", step_id=""
             )
             self.start_run(outcome.run)
 
@@ -156,6 +161,9 @@ class Approvals:
             window = format_duration(policy.expires_after) if policy else "its window"
             await self.progress.announce(
                 expired, f"⌛ Run #{run.id} expired: it was not approved within {window}."
+            )
+            await self.progress.approval_closed(
+                expired, f"⌛ Expired: not approved within {window}.", step_id=""
             )
 
     async def _require_open(

@@ -163,6 +163,12 @@ class Chat(Protocol):
         """Reply in the thread of a posted message (progress, approval requests)."""
         ...
 
+    async def update_message(
+        self, ref: MessageRef, text: str, buttons: list[Button] | None = None
+    ) -> None:
+        """Edit a posted message (not a card): its new text, and its buttons (none if None)."""
+        ...
+
     async def post_message(self, place: Place, text: str) -> MessageRef:
         """Post plain text to a channel (notify steps, digests)."""
         ...

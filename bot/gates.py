@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
@@ -52,9 +53,9 @@ class ApprovalGates:
         ]
         stored = existing[0].expires_at if existing else None
         if stored is not None:
-            settled, refusal = await self._verdict(run, step, policy, stored)
-            if settled:
-                return refusal
+            verdict = await self._verdict(run, step, policy, stored)
+            if verdict is not None:
+                return verdict.refusal  # its requests were closed when it was settled
         expires_at = stored or self.clock.now() + timedelta(seconds=policy.expires_after)
         waiting_since = await self.store.wait_at_gate(
             run_id=run.id,
@@ -81,9 +82,10 @@ class ApprovalGates:
         event = self._waiting.setdefault(run.id, asyncio.Event())
         try:
             while True:
-                settled, refusal = await self._verdict(run, step, policy, expires_at)
-                if settled:
-                    return refusal
+                verdict = await self._verdict(run, step, policy, expires_at)
+                if verdict is not None:
+                    await safely(self.observer.approval_closed(run, verdict.outcome, step.id))
+                    return verdict.refusal
                 now = self.clock.now()
                 if reminder_due(
                     expires_at, now, policy.expires_after, already_reminded=False
@@ -101,8 +103,8 @@ class ApprovalGates:
 
     async def _verdict(
         self, run: RunRecord, step: Step, policy: ApprovalPolicy, expires_at: datetime
-    ) -> tuple[bool, str | None]:
-        """Whether the gate is settled, and if so None (approved) or why the step may not run.
+    ) -> _Verdict | None:
+        """How the gate is settled, or None while it still waits.
 
         Once the window has passed, the wait is ended in the store first (from then on every
         decision is refused) and the decisions are read in the same transaction, so one that
@@ -111,22 +113,36 @@ class ApprovalGates:
         """
         now = self.clock.now()
         decisions = await self.store.decisions(run.id, step.id)
-        settled, refusal = self._settle(policy, decisions, expires_at)
-        if settled or now < expires_at:
-            return settled, refusal
+        verdict = _settle(policy, decisions, expires_at)
+        if verdict is not None or now < expires_at:
+            return verdict
         decisions = await self.store.end_gate_wait(run.id, step.id)
-        settled, refusal = self._settle(policy, decisions, expires_at)
-        if settled:
-            return settled, refusal
-        return True, f"approval expired after {format_duration(policy.expires_after)}"
+        verdict = _settle(policy, decisions, expires_at)
+        if verdict is not None:
+            return verdict
+        window = format_duration(policy.expires_after)
+        return _Verdict(
+            f"approval expired after {window}", f"⌛ Expired: not decided within {window}."
+        )
 
-    @staticmethod
-    def _settle(
-        policy: ApprovalPolicy, decisions: list[ApprovalRecord], expires_at: datetime
-    ) -> tuple[bool, str | None]:
-        state = approval_state(policy, [d for d in decisions if d.decided_at < expires_at])
-        if state.denied:
-            return True, f"approval {state.describe(policy)}"
-        if state.approved:
-            return True, None
-        return False, None
+
+@dataclass(frozen=True)
+class _Verdict:
+    """A settled gate: why the step may not run (None: approved), and what its requests say."""
+
+    refusal: str | None
+    outcome: str
+
+
+def _settle(
+    policy: ApprovalPolicy, decisions: list[ApprovalRecord], expires_at: datetime
+) -> _Verdict | None:
+    state = approval_state(policy, [d for d in decisions if d.decided_at < expires_at])
+    if state.denied:
+        why = f": {state.reasons[0]}" if state.reasons else "."
+        return _Verdict(
+            f"approval {state.describe(policy)}", f"🚫 Denied by {', '.join(state.denied_by)}{why}"
+        )
+    if state.approved:
+        return _Verdict(None, f"✅ Approved by {', '.join(state.approved_by)}.")
+    return None

@@ -46,6 +46,10 @@ class RunObserver(Protocol):
         reminder: bool = False,
     ) -> None: ...
 
+    async def approval_closed(self, run: RunRecord, outcome: str, step_id: str | None) -> None:
+        """A wait for decisions ended (``outcome`` says how): its requests lose their buttons."""
+        ...
+
 
 async def safely(awaitable: Awaitable[T]) -> T | None:
     """Await a report to chat; a failure is logged, never raised into a run or a handler.

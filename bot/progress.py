@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,6 +40,7 @@ CHAT_TIMEOUT = 10.0
 # A step's output under its line in the thread: the end of it, where errors usually are.
 THREAD_OUTPUT_LINES = 15
 THREAD_OUTPUT_CHARS = 1500
+INTERRUPTED_WAIT = "⏸ Interrupted before this was decided; Resume asks again."
 PLANS_KEPT = 2048  # above the runs one process executes at once, so theirs stay
 # Statuses another actor gives a run; steps it left open are closed by whoever set it.
 _STOPPED = frozenset({RunStatus.CANCELLED, RunStatus.INTERRUPTED})
@@ -59,6 +60,15 @@ class _Post:
     text: str
     buttons: list[Button] | None = None
     delivered: asyncio.Future[None] | None = None  # for a poster that must know (notify)
+    posted: Callable[[MessageRef], Awaitable[None]] | None = None  # told where it went
+
+
+@dataclass(slots=True)
+class _Edit:
+    """In an outbox: a posted message (an approval request) says something new, buttonless."""
+
+    ref: MessageRef
+    text: str
 
 
 class _Outbox:
@@ -69,7 +79,7 @@ class _Outbox:
     __slots__ = ("card_queued", "current", "items", "task")
 
     def __init__(self) -> None:
-        self.items: deque[_Post | _CardEdit | asyncio.Future[None]] = deque()
+        self.items: deque[_Post | _Edit | _CardEdit | asyncio.Future[None]] = deque()
         self.card_queued = False
         self.current: RunRecord | None = None  # the newest row a caller handed over
         self.task: asyncio.Task[None] | None = None
@@ -117,6 +127,8 @@ class Progress:
                     Button(ButtonAction.ABORT, run.id, style="danger"),
                 ]
             await self._queue_post(run, message, buttons)
+        if run.status is RunStatus.INTERRUPTED:
+            await self.approval_closed(run, INTERRUPTED_WAIT, None)
 
     def step_started(self, run: RunRecord, step: StepRecord) -> None:
         self._remember_step(step)
@@ -196,7 +208,26 @@ class Progress:
         ]
         if step_id:
             await safely(self.refresh_card(root))  # shows the pause before the question
-        await self.thread(root, text, buttons)
+
+        async def posted(ref: MessageRef) -> None:
+            await self.store.record_approval_message(
+                run_id=run.id, step_id=step_id or "", ref=ref, text=text
+            )
+
+        await self.thread(root, text, buttons, posted=posted)
+
+    async def approval_closed(self, run: RunRecord, outcome: str, step_id: str | None) -> None:
+        """A wait for decisions is over: every request posted for it (the first, reminders)
+        is edited to end with ``outcome``, its buttons gone. ``step_id`` names the wait (a
+        step gate, or ``""`` for the run's own); None, every wait of the run (it stopped)."""
+        playbook = self.catalog.get(run.playbook) if run.playbook in self.catalog else None
+        if playbook is not None and not _asks_approval(playbook):
+            return  # nothing was ever asked: spare the store a write
+        root = await self.root(run)
+        outcome = self.deps.redactor(outcome)
+        for ref, said in await self.store.close_approval_messages(run.id, step_id):
+            self._outbox(root.id).items.append(_Edit(ref, f"{said}\n{outcome}"))
+        await self._wait_unless_running(root)
 
     async def notify(self, run: RunRecord, text: str, channel: str | None) -> str:
         """A notify step: post ``text`` (redacted) and wait until chat has it, since posting
@@ -282,10 +313,17 @@ class Progress:
         await self._queue_post(run, text)
         await self._wait_unless_running(run)
 
-    async def thread(self, run: RunRecord, text: str, buttons: list[Button] | None = None) -> None:
+    async def thread(
+        self,
+        run: RunRecord,
+        text: str,
+        buttons: list[Button] | None = None,
+        *,
+        posted: Callable[[MessageRef], Awaitable[None]] | None = None,
+    ) -> None:
         """Say ``text`` in the run's thread after what is queued for it; waits until it is
-        delivered unless the run is executing."""
-        await self._queue_post(run, text, buttons)
+        delivered unless the run is executing. ``posted`` is told where the message went."""
+        await self._queue_post(run, text, buttons, posted=posted)
         await self._wait_unless_running(run)
 
     async def resync_cards(self) -> None:
@@ -339,6 +377,7 @@ class Progress:
         buttons: list[Button] | None = None,
         *,
         delivered: asyncio.Future[None] | None = None,
+        posted: Callable[[MessageRef], Awaitable[None]] | None = None,
     ) -> None:
         """Queue ``text`` (redacted) for the thread of ``run``, a top-level run."""
         card = run.card or (await require_run(self.store, run.id)).card
@@ -346,7 +385,7 @@ class Progress:
             if delivered is not None:
                 delivered.set_exception(ActionError("the run has no card to reply under"))
             return
-        post = _Post(card, self.deps.redactor(text), buttons, delivered)
+        post = _Post(card, self.deps.redactor(text), buttons, delivered, posted)
         self._outbox(run.id).items.append(post)
 
     async def _wait_unless_running(self, run: RunRecord) -> None:
@@ -365,6 +404,8 @@ class Progress:
                 item = box.items.popleft()
                 if isinstance(item, _Post):
                     await self._deliver_post(run_id, item)
+                elif isinstance(item, _Edit):
+                    await self._deliver_edit(run_id, item)
                 elif isinstance(item, _CardEdit):
                     box.card_queued = False
                     current, box.current = box.current, None
@@ -383,7 +424,11 @@ class Progress:
     async def _deliver_post(self, run_id: int, post: _Post) -> None:
         try:
             async with asyncio.timeout(self.chat_timeout):
-                await self.chat(post.ref.surface).post_in_thread(post.ref, post.text, post.buttons)
+                ref = await self.chat(post.ref.surface).post_in_thread(
+                    post.ref, post.text, post.buttons
+                )
+            if post.posted is not None:
+                await safely(post.posted(ref))
         except Exception as exc:
             if post.delivered is not None:
                 if not post.delivered.done():  # done: its poster was cancelled meanwhile
@@ -393,6 +438,13 @@ class Progress:
         else:
             if post.delivered is not None and not post.delivered.done():
                 post.delivered.set_result(None)
+
+    async def _deliver_edit(self, run_id: int, edit: _Edit) -> None:
+        try:
+            async with asyncio.timeout(self.chat_timeout):
+                await self.chat(edit.ref.surface).update_message(edit.ref, edit.text)
+        except Exception as exc:
+            log.warning("message_edit_failed", run=run_id, error=_why(exc), exc_info=_trace(exc))
 
     async def _deliver_card_edit(self, run_id: int, current: RunRecord | None) -> None:
         try:

@@ -400,6 +400,7 @@ class ChatOpsService:
         if task is not None:
             task.cancel()  # stops the current step; a shell step's process is killed
         await self.progress.announce(cancelled, f"⛔ Cancelled by {actor.display}.")
+        await self.progress.approval_closed(cancelled, f"⛔ Cancelled by {actor.display}.", None)
         if isinstance(origin, Invocation):
             await self._private(origin, f"Run #{run.id} cancelled.")
 

@@ -14,11 +14,19 @@ from typing import Any, cast
 from sqlalchemy import BindParameter, Executable, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 
-from bot.db.tables import ApprovalRow, AuditEventRow, RunRow, StepResultRow, metadata
+from bot.db.tables import (
+    ApprovalMessageRow,
+    ApprovalRow,
+    AuditEventRow,
+    RunRow,
+    StepResultRow,
+    metadata,
+)
 from bot.lifecycle import TERMINAL, RunStatus
 
 __all__ = [
     "APPROVALS",
+    "APPROVAL_MESSAGES",
     "AUDIT",
     "AUDIT_INSERT",
     "CREATE_RUN",
@@ -35,6 +43,7 @@ RUNS = metadata.tables[RunRow.__tablename__]
 STEPS = metadata.tables[StepResultRow.__tablename__]
 AUDIT = metadata.tables[AuditEventRow.__tablename__]
 APPROVALS = metadata.tables[ApprovalRow.__tablename__]
+APPROVAL_MESSAGES = metadata.tables[ApprovalMessageRow.__tablename__]
 
 GET_RUN = sa_select(RUNS).where(RUNS.c.id == bindparam("id"))
 STEPS_OF = (

@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 
 __all__ = [
+    "ApprovalMessageRow",
     "ApprovalRow",
     "AuditEventRow",
     "ProcessedEventRow",
@@ -113,6 +114,22 @@ class ApprovalRow(SQLModel, table=True):
     decision: str = Field(max_length=16)
     reason: str = Field(default="", sa_column=Column(Text, nullable=False))
     decided_at: datetime | None = _ts(nullable=False)
+
+
+class ApprovalMessageRow(SQLModel, table=True):
+    """A request for approval posted in a run's thread (the first, or a reminder): once the
+    wait is over, whoever ends it edits the message to say how, without its buttons."""
+
+    model_config = _deferred()
+    __tablename__ = "approval_messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    step_id: str = Field(default="", max_length=64)  # "" for the run's own approval
+    ref: str = Field(max_length=400)  # MessageRef.encode()
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    posted_at: datetime | None = _ts(nullable=False)
+    closed_at: datetime | None = _ts()
 
 
 class AuditEventRow(SQLModel, table=True):

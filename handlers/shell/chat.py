@@ -74,11 +74,7 @@ class ShellChat:
     async def post_in_thread(
         self, ref: MessageRef, text: str, buttons: list[Button] | None = None
     ) -> MessageRef:
-        parent = self.by_id.get(ref.message_id)
-        if parent is not None and parent.card is not None and parent.card.run_id:
-            run = f"#{parent.card.run_id}"
-        else:
-            run = f"message {ref.message_id}"
+        run = self._run_of(ref.message_id)
         message = ShellMessage(
             self._next_id(),
             "thread",
@@ -87,12 +83,28 @@ class ShellChat:
             thread_of=ref.message_id,
             buttons=list(buttons or []),
         )
-        # Every line of a multi-line reply (a step's output) stays under its thread marker.
-        first, *rest = text.split("\n")
-        lines = [f"  ↳ [{run}] {first}", *(f"      {line}" for line in rest)]
-        if buttons:
-            lines.append(f"      {render_buttons(buttons)}")
-        return self._add(message, lines)
+        return self._add(message, _thread_lines("↳", run, text, buttons))
+
+    async def update_message(
+        self, ref: MessageRef, text: str, buttons: list[Button] | None = None
+    ) -> None:
+        message = self.by_id.get(ref.message_id)
+        if message is None:  # posted by an earlier console process: show it afresh
+            await self.post_in_thread(
+                MessageRef(SURFACE, ref.channel, ref.thread or ref.message_id), text, buttons
+            )
+            return
+        message.text, message.buttons = text, list(buttons or [])
+        message.edits += 1
+        for line in _thread_lines("↻", self._run_of(message.thread_of), text, buttons):
+            self._write(line)
+
+    def _run_of(self, card_id: str | None) -> str:
+        """How a thread line names its card: the run, or the message."""
+        parent = self.by_id.get(card_id or "")
+        if parent is not None and parent.card is not None and parent.card.run_id:
+            return f"#{parent.card.run_id}"
+        return f"message {card_id}"
 
     async def post_message(self, place: Place, text: str) -> MessageRef:
         message = ShellMessage(self._next_id(), "message", place.channel, text)
@@ -111,3 +123,12 @@ class ShellChat:
     async def reply(self, to: Invocation | ButtonPress, text: str) -> None:
         message = ShellMessage(self._next_id(), "reply", to.place.channel, text)
         self._add(message, text.split("\n"))
+
+
+def _thread_lines(mark: str, run: str, text: str, buttons: list[Button] | None) -> list[str]:
+    """A thread reply as printed: every line of it (a step's output) under its marker."""
+    first, *rest = text.split("\n")
+    lines = [f"  {mark} [{run}] {first}", *(f"      {line}" for line in rest)]
+    if buttons:
+        lines.append(f"      {render_buttons(buttons)}")
+    return lines

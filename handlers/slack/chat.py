@@ -56,6 +56,16 @@ class SlackChat:
         )
         return MessageRef(SURFACE, ref.channel, str(response["ts"]), thread)
 
+    async def update_message(
+        self, ref: MessageRef, text: str, buttons: list[Button] | None = None
+    ) -> None:
+        await self.client.chat_update(
+            channel=ref.channel,
+            ts=ref.message_id,
+            text=fallback_text(text),
+            blocks=message_blocks(text, buttons),
+        )
+
     async def post_message(self, place: Place, text: str) -> MessageRef:
         response = await self.client.chat_postMessage(
             channel=place.channel,

@@ -54,6 +54,12 @@ class SlowChat:
         await self._late()
         return await self.inner.post_in_thread(ref, text, buttons)
 
+    async def update_message(
+        self, ref: MessageRef, text: str, buttons: list[Button] | None = None
+    ) -> None:
+        await self._late()
+        await self.inner.update_message(ref, text, buttons)
+
     async def post_message(self, place: Place, text: str) -> MessageRef:
         await self._late()
         return await self.inner.post_message(place, text)

@@ -263,3 +263,23 @@ async def test_a_step_gate_approved_before_a_restart_is_not_asked_again(
     assert run.status is RunStatus.SUCCEEDED
     assert not asked(second, "🔐 Approval needed")
     assert len(targets.calls("POST", "/rollback")) == 1
+
+
+async def test_a_gate_request_left_by_a_restart_says_so_and_resume_asks_again(
+    make_bot: BotFactory, targets: StubServer
+) -> None:
+    first = await make_bot(config=CONFIG, playbooks=PLAYBOOKS)
+    await paused_at_gate(first)
+    await first.close()
+    [left] = [m for m in first.chat.messages if m.text.startswith("🔐 Approval needed for step")]
+    assert left.buttons == []
+    assert left.text.endswith("\n⏸ Interrupted before this was decided; Resume asks again.")
+
+    second = await make_bot(config=CONFIG, playbooks=PLAYBOOKS)
+    await second.press("Resume", 1, user="alice")
+    await second.wait_until(lambda: asked(second, "🔐 Approval needed for step `rollback`"))
+    [again] = [m for m in second.chat.messages if m.text.startswith("🔐 Approval needed")]
+    assert [b.label for b in again.buttons] == ["Approve", "Deny"]
+    await second.press("Approve", 1, user="carol")
+    assert (await second.finished(1)).status is RunStatus.SUCCEEDED
+    assert again.text.endswith("\n✅ Approved by carol.")

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from bot.lifecycle import RunStatus, StepStatus
+from handlers.shell.chat import ShellMessage
 from handlers.shell.testing import ConsoleBot
 from tests.bot.approval_playbooks import CONFIG, PLAYBOOKS
 from tests.support.clock import FastClock
@@ -251,3 +252,81 @@ async def test_refresh_synonyms_reindex_needs_sre_lead(make_bot: BotFactory) -> 
 
 def _approval(bot: ConsoleBot, run_id: int) -> str:
     return next(f.value for f in bot.card(run_id).fields if f.label == "Approval")
+
+
+# -- requests say how they were decided ------------------------------------------------
+
+
+def _requests(bot: ConsoleBot, run_id: int) -> list[ShellMessage]:
+    """The approval requests (and reminders) in the run's thread, oldest first."""
+    card_id = bot.card_message(run_id).id
+    return [
+        m
+        for m in bot.chat.messages
+        if m.thread_of == card_id and m.text.startswith(("🔐 Approval needed", "⏰ Reminder"))
+    ]
+
+
+async def test_requests_keep_their_buttons_until_decided_then_say_who_approved(
+    team: ConsoleBot, clock: FastClock
+) -> None:
+    await team.send("/playbook two-key", user="alice")
+    clock.advance(8 * 60)  # 2 of 10 minutes left: a reminder
+    await team.service.check_approvals()
+    await team.press("Approve", 1, user="bob")
+    first, reminder = _requests(team, 1)
+    assert [b.label for b in first.buttons] == [b.label for b in reminder.buttons]
+    assert [b.label for b in first.buttons] == ["Approve", "Deny"]  # 1 of 2: still open
+
+    await team.press("Approve", 1, user="carol")
+    await team.finished(1)
+
+    for request in (first, reminder):
+        assert request.buttons == []
+        assert request.edits == 1
+        assert request.text.endswith("\n✅ Approved by bob, carol.")
+    assert first.text.startswith("🔐 Approval needed for run #1")
+    assert any(line.startswith("  ↻ [#1] 🔐 Approval needed for run #1") for line in team.lines)
+
+
+@pytest.mark.parametrize(
+    ("decide", "outcome"),
+    [
+        ("deny", "🚫 Denied by carol: not during the freeze"),
+        ("expire", "⌛ Expired: not approved within 10m."),
+        ("cancel", "⛔ Cancelled by carol."),
+    ],
+)
+async def test_a_request_ended_otherwise_says_how_and_loses_its_buttons(
+    team: ConsoleBot, clock: FastClock, decide: str, outcome: str
+) -> None:
+    await team.send("/playbook two-key", user="alice")
+    if decide == "deny":
+        await team.press("Deny", 1, user="carol", reason="not during the freeze")
+    elif decide == "expire":
+        clock.advance(11 * 60)
+        await team.service.check_approvals()
+    else:
+        await team.send("/playbook cancel 1", user="carol")
+
+    [request] = _requests(team, 1)
+    assert request.buttons == []
+    assert request.text.endswith(f"\n{outcome}")
+
+
+async def test_a_step_gate_request_says_how_it_was_decided(
+    team: ConsoleBot, stub_server: StubServer
+) -> None:
+    for run_id, user, button in ((1, "carol", "Approve"), (2, "bob", "Deny")):
+        await team.send("/playbook canary-rollback", user="alice")
+        await team.press("Run", run_id, user="alice")
+        await team.wait_until(lambda r=run_id: bool(_requests(team, r)))
+        await team.press(button, run_id, user=user, reason="canary recovered")
+        await team.finished(run_id)
+
+    [approved] = _requests(team, 1)
+    [denied] = _requests(team, 2)
+    assert approved.text.startswith("🔐 Approval needed for step `rollback` of run #1")
+    assert approved.text.endswith("\n✅ Approved by carol.")
+    assert denied.text.endswith("\n🚫 Denied by bob: canary recovered")
+    assert approved.buttons == denied.buttons == []

@@ -3,98 +3,93 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import pytest_asyncio
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.db.batching import CompareAndSet, InsertReturning, WriteBatcher
 from bot.db.engine import create_engine
 
 
+@pytest_asyncio.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a database of the test's own (a fresh SQLite file or PostgreSQL schema)."""
+    opened = create_engine(database_url)
+    yield opened
+    await opened.dispose()
+
+
+@pytest_asyncio.fixture
+async def batcher(engine: AsyncEngine) -> AsyncIterator[WriteBatcher]:
+    writes = WriteBatcher(engine)
+    yield writes
+    await writes.close()
+
+
 async def test_writes_land_with_their_own_results_and_a_bad_one_fails_alone(
-    database_url: str,
+    engine: AsyncEngine, batcher: WriteBatcher
 ) -> None:
-    engine = create_engine(database_url)
-    batcher = WriteBatcher(engine)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("CREATE TABLE notes (n INTEGER PRIMARY KEY)"))
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE notes (n INTEGER PRIMARY KEY)"))
 
-        def insert(n: int) -> Callable[[AsyncConnection], Awaitable[int]]:
-            async def write(connection: AsyncConnection) -> int:
-                await connection.execute(text("INSERT INTO notes (n) VALUES (:n)"), {"n": n})
-                return n * 10
+    def note(n: int) -> Callable[[AsyncConnection], Awaitable[int]]:
+        async def write(connection: AsyncConnection) -> int:
+            await connection.execute(text("INSERT INTO notes (n) VALUES (:n)"), {"n": n})
+            return n * 10
 
-            return write
+        return write
 
-        writes = [batcher.submit(insert(n)) for n in range(1, 41)]
-        writes.append(batcher.submit(insert(7)))  # a duplicate key: this one must fail
-        results = await asyncio.gather(*writes, return_exceptions=True)
+    writes = [batcher.submit(note(n)) for n in range(1, 41)]
+    writes.append(batcher.submit(note(7)))  # a duplicate key: this one must fail
+    results = await asyncio.gather(*writes, return_exceptions=True)
 
-        assert results[:40] == [n * 10 for n in range(1, 41)]
-        assert isinstance(results[40], Exception)
-        async with engine.connect() as conn:
-            stored = (await conn.execute(text("SELECT n FROM notes ORDER BY n"))).scalars().all()
-        assert stored == list(range(1, 41))
-    finally:
-        await batcher.close()
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS notes"))
-        await engine.dispose()
+    assert results[:40] == [n * 10 for n in range(1, 41)]
+    assert isinstance(results[40], Exception)
+    async with engine.connect() as conn:
+        stored = (await conn.execute(text("SELECT n FROM notes ORDER BY n"))).scalars().all()
+    assert stored == list(range(1, 41))
 
 
 async def test_compare_and_sets_in_one_batch_each_win_or_lose_as_if_run_one_by_one(
-    database_url: str,
+    engine: AsyncEngine, batcher: WriteBatcher
 ) -> None:
-    engine = create_engine(database_url)
-    batcher = WriteBatcher(engine)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                text("CREATE TABLE lights (id INTEGER PRIMARY KEY, state TEXT, since TEXT)")
-            )
-            await conn.execute(text("CREATE TABLE switched (id INTEGER)"))
-            await conn.execute(
-                text("INSERT INTO lights (id, state) VALUES (:id, :state)"),
-                [{"id": n, "state": "off" if n <= 6 else "broken"} for n in range(1, 9)],
-            )
-        switched = text("INSERT INTO switched (id) VALUES (:id)")
-        switch_on = text(
-            "UPDATE lights SET state = 'on', since = :at WHERE id IN :ids AND state = 'off'"
-            " RETURNING id, state, since"
-        ).bindparams(bindparam("ids", expanding=True))
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("CREATE TABLE lights (id INTEGER PRIMARY KEY, state TEXT, since TEXT)")
+        )
+        await conn.execute(text("CREATE TABLE switched (id INTEGER)"))
+        await conn.execute(
+            text("INSERT INTO lights (id, state) VALUES (:id, :state)"),
+            [{"id": n, "state": "off" if n <= 6 else "broken"} for n in range(1, 9)],
+        )
+    switched = text("INSERT INTO switched (id) VALUES (:id)")
+    switch_on = text(
+        "UPDATE lights SET state = 'on', since = :at WHERE id IN :ids AND state = 'off'"
+        " RETURNING id, state, since"
+    ).bindparams(bindparam("ids", expanding=True))
 
-        def turn_on(light: int, at: str) -> CompareAndSet:
-            return CompareAndSet(
-                switch_on, light, stamp=("at", at), then=((switched, {"id": light}),)
-            )
+    def turn_on(light: int, at: str) -> CompareAndSet:
+        return CompareAndSet(switch_on, light, stamp=("at", at), then=((switched, {"id": light}),))
 
-        # Lights 1-6 are off, 7-8 broken; light 3 is switched twice in the same batch.
-        asked = [(1, "t1"), (2, "t4"), (3, "t2"), (3, "t3"), (7, "t1"), (9, "t1")]
-        rows = await asyncio.gather(*(batcher.compare_and_set(turn_on(*a)) for a in asked))
+    # Lights 1-6 are off, 7-8 broken; light 3 is switched twice in the same batch.
+    asked = [(1, "t1"), (2, "t4"), (3, "t2"), (3, "t3"), (7, "t1"), (9, "t1")]
+    rows = await asyncio.gather(*(batcher.compare_and_set(turn_on(*a)) for a in asked))
 
-        won = [None if row is None else (row.id, row.state, row.since) for row in rows]
-        # Each light is stamped with the latest time asked among those switched together.
-        assert won == [(1, "on", "t4"), (2, "on", "t4"), (3, "on", "t4"), None, None, None]
-        async with engine.connect() as conn:
-            audited = (await conn.execute(text("SELECT id FROM switched ORDER BY id"))).all()
-            states = dict((await conn.execute(text("SELECT id, state FROM lights"))).all())
-        assert [row.id for row in audited] == [1, 2, 3]  # once per light that changed
-        assert [states[n] for n in range(1, 9)] == ["on"] * 3 + ["off"] * 3 + ["broken"] * 2
-    finally:
-        await batcher.close()
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS lights"))
-            await conn.execute(text("DROP TABLE IF EXISTS switched"))
-        await engine.dispose()
+    won = [None if row is None else (row.id, row.state, row.since) for row in rows]
+    # Each light is stamped with the latest time asked among those switched together.
+    assert won == [(1, "on", "t4"), (2, "on", "t4"), (3, "on", "t4"), None, None, None]
+    async with engine.connect() as conn:
+        audited = (await conn.execute(text("SELECT id FROM switched ORDER BY id"))).all()
+        states = dict((await conn.execute(text("SELECT id, state FROM lights"))).all())
+    assert [row.id for row in audited] == [1, 2, 3]  # once per light that changed
+    assert [states[n] for n in range(1, 9)] == ["on"] * 3 + ["off"] * 3 + ["broken"] * 2
 
 
 async def test_inserts_in_one_batch_each_get_their_own_row_and_a_bad_one_fails_alone(
-    database_url: str,
+    engine: AsyncEngine, batcher: WriteBatcher
 ) -> None:
-    engine = create_engine(database_url)
-    batcher = WriteBatcher(engine)
     metadata = MetaData()
     tickets = Table(
         "tickets",
@@ -103,34 +98,26 @@ async def test_inserts_in_one_batch_each_get_their_own_row_and_a_bad_one_fails_a
         Column("title", String, unique=True),
     )
     notes = Table("ticket_notes", metadata, Column("ticket", Integer), Column("note", String))
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-        open_ticket = insert(tickets).returning(
-            tickets.c.id, tickets.c.title, sort_by_parameter_order=True
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    open_ticket = insert(tickets).returning(
+        tickets.c.id, tickets.c.title, sort_by_parameter_order=True
+    )
+
+    def filed(title: str) -> InsertReturning:
+        return InsertReturning(
+            open_ticket,
+            {"title": title},
+            lambda row: [(insert(notes), {"ticket": row.id, "note": f"opened {row.title}"})],
         )
 
-        def filed(title: str) -> InsertReturning:
-            return InsertReturning(
-                open_ticket,
-                {"title": title},
-                lambda row: [(insert(notes), {"ticket": row.id, "note": f"opened {row.title}"})],
-            )
+    titles = [f"disk full on db-{n}" for n in range(30)] + ["disk full on db-7"]
+    rows = await asyncio.gather(*(batcher.insert(filed(t)) for t in titles), return_exceptions=True)
 
-        titles = [f"disk full on db-{n}" for n in range(30)] + ["disk full on db-7"]
-        rows = await asyncio.gather(
-            *(batcher.insert(filed(t)) for t in titles), return_exceptions=True
-        )
-
-        assert [row.title for row in rows[:30]] == titles[:30]  # each caller its own row
-        assert isinstance(rows[30], Exception)  # the duplicate title, alone
-        async with engine.connect() as conn:
-            stored = dict((await conn.execute(select(tickets.c.id, tickets.c.title))).all())
-            written = (await conn.execute(select(notes.c.ticket, notes.c.note))).all()
-        assert stored == {row.id: row.title for row in rows[:30]}
-        assert sorted(written) == sorted((row.id, f"opened {row.title}") for row in rows[:30])
-    finally:
-        await batcher.close()
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.drop_all)
-        await engine.dispose()
+    assert [row.title for row in rows[:30]] == titles[:30]  # each caller its own row
+    assert isinstance(rows[30], Exception)  # the duplicate title, alone
+    async with engine.connect() as conn:
+        stored = dict((await conn.execute(select(tickets.c.id, tickets.c.title))).all())
+        written = (await conn.execute(select(notes.c.ticket, notes.c.note))).all()
+    assert stored == {row.id: row.title for row in rows[:30]}
+    assert sorted(written) == sorted((row.id, f"opened {row.title}") for row in rows[:30])

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import QueuePool
 
-from bot.chat import Actor, Place
+from bot.chat import Actor, MessageRef, Place
 from bot.db.engine import create_engine
 from bot.db.migrate import HEAD, current_revision, head_revision, upgrade
 from bot.db.records import RunRecord
@@ -139,6 +139,7 @@ async def test_postgres_tables_and_alembic_version_land_in_the_test_schema(
         )
         assert [name for (name,) in tables] == [
             "alembic_version",
+            "approval_messages",
             "approvals",
             "audit_events",
             "processed_events",
@@ -681,6 +682,37 @@ async def test_two_replicas_claim_a_reminder_exactly_once(
         per_run = [claims[i * 20 : (i + 1) * 20] for i in range(len(run_ids))]
         assert [sum(c) for c in per_run] == [1] * len(run_ids)
         assert not any([await other.mark_reminded(run_id, step_id) for run_id in run_ids])
+    finally:
+        await other.close()
+
+
+async def test_a_waits_posted_requests_are_each_closed_by_one_replica_once(
+    store: Store, database_url: str
+) -> None:
+    other = await Store.open(database_url)
+    try:
+        run = await awaiting_approval(store)
+        gated = await paused_at_gate(store, "deploy")
+        posted = [
+            (run.id, "", MessageRef("slack", "C0OPS", "1.1", "1.0"), "🔐 Approval needed"),
+            (run.id, "", MessageRef("slack", "C0OPS", "1.2", "1.0"), "⏰ Reminder"),
+            (gated, "deploy", MessageRef("slack", "C0OPS", "2.1", "2.0"), "🔐 Step gate"),
+        ]
+        for run_id, step_id, ref, said in posted:
+            await store.record_approval_message(run_id=run_id, step_id=step_id, ref=ref, text=said)
+
+        claims = await asyncio.gather(
+            *(replica.close_approval_messages(run.id, "") for replica in (store, other) * 5)
+        )
+
+        assert sorted(claims, key=len, reverse=True) == [
+            [(posted[0][2], "🔐 Approval needed"), (posted[1][2], "⏰ Reminder")],
+            *[[]] * 9,
+        ]
+        assert await other.close_approval_messages(gated, "") == []  # not the run's own
+        assert await other.close_approval_messages(gated, "deploy") == [
+            (posted[2][2], "🔐 Step gate")
+        ]
     finally:
         await other.close()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
+import pytest
+
 from bot.lifecycle import RunStatus
 from tests.handlers.slack.conftest import SlackBot, sign
 from tests.support.stub_server import StubServer
@@ -58,10 +60,16 @@ async def test_two_approvers_approve_in_the_thread(
     assert run.status is RunStatus.SUCCEEDED
     assert len(stub_server.calls("POST", "/knowledge_base/_update_by_query")) == 1
     assert "approved by bob" in json.dumps(slack.card(1)["blocks"])
+    # The request, edited with chat.update, says who decided and offers no buttons.
+    [asked] = [m for m in slack.fake.messages("C0INCIDENTS") if "Approval needed" in m["text"]]
+    assert asked["text"].startswith("🔐 Approval needed for run #1")
+    assert asked["text"].endswith("\n✅ Approved by bob.")
+    assert [b["type"] for b in asked["blocks"]] == ["section"]
 
 
 async def test_deny_asks_why_and_cancel(slack: SlackBot, stub_server: StubServer) -> None:
     await slack.command("refresh-synonyms reindex=true")
+    stale = slack.find_button("Deny", 1)  # as the request looked before it was decided
     await slack.click("Deny", 1, user="U0CAROL")
     [opened] = slack.fake.of("views.open")
     form = opened.args["view"]
@@ -80,7 +88,9 @@ async def test_deny_asks_why_and_cancel(slack: SlackBot, stub_server: StubServer
     assert "denied by carol: reindex at night" in card
     assert "🚫 Denied by carol: reindex at night" in slack.thread(1)
 
-    await slack.click("Deny", 1, user="U0BOB")  # a stale button: the form opens...
+    with pytest.raises(AssertionError, match="no Deny button"):
+        slack.find_button("Deny", 1)  # the request lost its buttons when it was decided
+    await slack.click("Deny", 1, user="U0BOB", button=stale)  # a stale copy: the form opens...
     await slack.submit(slack.fake.of("views.open")[-1].args["view"], {}, user="U0BOB")
     assert slack.ephemeral()[-1] == "Can't deny run #1: it is denied now."  # ...to no effect
 
