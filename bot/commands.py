@@ -14,6 +14,7 @@ __all__ = [
     "RunStatusQuery",
     "ScheduleCommand",
     "StartRun",
+    "decided_by_roles",
 ]
 
 
@@ -56,3 +57,10 @@ class ScheduleCommand:
 
 
 Command = ListPlaybooks | Help | StartRun | RunStatusQuery | History | CancelRun | ScheduleCommand
+
+
+def decided_by_roles(command: Command) -> bool:
+    """Whether answering ``command`` depends on the roles of whoever typed it (so a surface
+    must know their groups first): starting, cancelling and scheduling do; reading the
+    catalog, a run's status or the history is open to everyone."""
+    return isinstance(command, StartRun | CancelRun | ScheduleCommand)

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError, SlackObjectFormati
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import Actor, Button, ButtonAction, ButtonPress, Invocation, MessageRef, Place
-from bot.commands import StartRun
+from bot.commands import Command, StartRun, decided_by_roles
 from bot.policy import may_decide
 from bot.service import ChatOpsService
 from handlers.grammar import GrammarError, parse_command, split_command
@@ -78,9 +78,7 @@ class SlackInbound:
         # call (not even the user-group lookup) may come before it.
         if isinstance(command, StartRun) and await self._ask_for_params(body, invocation, command):
             return
-        actor = await self._resolve(invocation)
-        if actor is not None:
-            await self.service.handle(dataclasses.replace(invocation, actor=actor), command)
+        await self._handle(invocation, command)
 
     async def _ask_for_params(
         self, body: dict[str, Any], invocation: Invocation, command: StartRun
@@ -264,11 +262,20 @@ class SlackInbound:
         except GrammarError as exc:
             await self._private(invocation, exc.reason)
             return
-        actor = await self._resolve(invocation)
-        if actor is not None:
-            await self.service.handle(dataclasses.replace(invocation, actor=actor), parsed)
+        await self._handle(invocation, parsed)
 
     # -- helpers --------------------------------------------------------------------------
+
+    async def _handle(self, invocation: Invocation, command: Command) -> None:
+        """Hand ``command`` to the core, with the actor's user groups where its roles decide
+        the answer: a list or a status needs no Slack lookup, so it answers even when Slack
+        can't say which groups someone is in."""
+        if decided_by_roles(command):
+            actor = await self._resolve(invocation)
+            if actor is None:
+                return
+            invocation = dataclasses.replace(invocation, actor=actor)
+        await self.service.handle(invocation, command)
 
     async def _resolve(self, origin: Invocation) -> Actor | None:
         """The actor with its user groups; None (and a private answer) if Slack can't say."""

@@ -104,3 +104,22 @@ async def test_an_unanswered_group_lookup_gets_a_private_answer(slack: SlackBot)
     run = await slack.deps.store.get_run(1)
     assert run is not None
     assert run.status is RunStatus.PENDING
+
+
+async def test_reading_commands_answer_even_when_slack_cannot_say_the_groups(
+    slack: SlackBot,
+) -> None:
+    slack.fake.fail_next(LISTS, status=503, error="service_unavailable", times=10)
+
+    for text in ("list", "help clear-cache", "history", "status 1"):
+        await slack.command(text)
+    assert slack.fake.count(LISTS) == 0  # none of them needed to ask Slack
+    await slack.command("clear-cache index_name=kb")  # who may start depends on roles
+
+    listing, help_text, history, status, start = slack.ephemeral()
+    assert "`clear-cache`" in listing
+    assert "`index_name`" in help_text
+    assert history == "No runs yet."
+    assert "#1" in status  # no such run: said as such, not "try again"
+    assert start.startswith("I couldn't check your Slack user groups")
+    assert slack.fake.count(LISTS) > 0
