@@ -10,9 +10,9 @@ with a note saying how much was left out.
 All mrkdwn is escaped (:func:`handlers.slack.text.escape`): text from people and targets
 shows as written and cannot notify a channel; the core's own mentions still notify.
 
-Blocks are built as plain dicts, the JSON Slack reads. slack_sdk's model classes would
-validate every object again on ``to_dict`` (a ``dir()`` of each one): about 2 ms of CPU per
-card, half of all the work behind a command, for limits this module already keeps.
+Blocks are built with slack_sdk's Block Kit models, which check Slack's own limits again as
+they turn into JSON (``to_dict``, about 0.2 ms for a card); the budgets above work on that
+JSON, the text Slack will count.
 
 Buttons carry ``action_id = "chatops.<action>"`` and ``value = "RUN_ID"`` or
 ``"RUN_ID:STEP"``; :func:`parse_button` turns a click back into a neutral :class:`Button`.
@@ -23,6 +23,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
 
 from bot.chat import Button, ButtonAction, Card
 from handlers.slack.text import (
@@ -108,18 +120,18 @@ def fallback_text(text: str) -> str:
 Block = dict[str, Any]  # one Block Kit object, as the JSON Slack reads
 
 
-def _mrkdwn(text: str) -> Block:
+def _mrkdwn(text: str) -> MarkdownTextObject:
     """A mrkdwn text object; never empty (Slack rejects an empty text)."""
-    return {"type": "mrkdwn", "text": text if text.strip() else _BLANK}
+    return MarkdownTextObject(text=text if text.strip() else _BLANK)
 
 
-def _plain(text: str) -> Block:
-    return {"type": "plain_text", "text": text or _BLANK, "emoji": True}
+def _plain(text: str) -> PlainTextObject:
+    return PlainTextObject(text=text or _BLANK, emoji=True)
 
 
 def _section(block_id: str, text: str) -> Block:
     """A section of already escaped mrkdwn."""
-    return {"type": "section", "block_id": block_id, "text": _mrkdwn(cut(text, MAX_SECTION_TEXT))}
+    return SectionBlock(block_id=block_id, text=_mrkdwn(cut(text, MAX_SECTION_TEXT))).to_dict()
 
 
 def _joined_size(lines: Sequence[str]) -> int:
@@ -224,29 +236,30 @@ def parse_button(action_id: str, value: str) -> Button:
 
 def button_element(button: Button, *, unique_action_id: str | None = None) -> Block:
     """A Block Kit button: the label, its style, and a confirm dialog when the button asks."""
+    return _button(button, unique_action_id).to_dict()
+
+
+def _button(button: Button, unique_action_id: str | None) -> ButtonElement:
     value = button_value(button)
     if text_size(value) > MAX_BUTTON_VALUE:
         raise ValueError(f"button value too long for Slack ({text_size(value)} characters)")
-    element: Block = {
-        "type": "button",
-        "text": _plain(truncate(button.label, MAX_BUTTON_TEXT)),
-        "action_id": unique_action_id or action_id(button),
-        "value": value,
-    }
     style = button.style if button.style in _STYLES else None
-    if style is not None:
-        element["style"] = style
+    confirm = None
     if button.confirm:
-        confirm: Block = {
-            "title": _plain(truncate(CONFIRM_TITLE, MAX_CONFIRM_TITLE)),
-            "text": _mrkdwn(cut(escape(button.confirm), MAX_CONFIRM_TEXT)),
-            "confirm": _plain(truncate(button.label, MAX_CONFIRM_BUTTON)),
-            "deny": _plain(truncate(CONFIRM_DENY, MAX_CONFIRM_BUTTON)),
-        }
-        if style is not None:
-            confirm["style"] = style
-        element["confirm"] = confirm
-    return element
+        confirm = ConfirmObject(
+            title=_plain(truncate(CONFIRM_TITLE, MAX_CONFIRM_TITLE)),
+            text=_mrkdwn(cut(escape(button.confirm), MAX_CONFIRM_TEXT)),
+            confirm=_plain(truncate(button.label, MAX_CONFIRM_BUTTON)),
+            deny=_plain(truncate(CONFIRM_DENY, MAX_CONFIRM_BUTTON)),
+            style=style,
+        )
+    return ButtonElement(
+        text=_plain(truncate(button.label, MAX_BUTTON_TEXT)),
+        action_id=unique_action_id or action_id(button),
+        value=value,
+        style=style,
+        confirm=confirm,
+    )
 
 
 def _actions_block(block_id: str, buttons: Sequence[Button]) -> Block | None:
@@ -258,16 +271,15 @@ def _actions_block(block_id: str, buttons: Sequence[Button]) -> Block | None:
     for button in buttons:
         if button not in unique:
             unique.append(button)
-    elements: list[Block] = []
+    elements: list[ButtonElement] = []
     seen: dict[str, int] = {}
     for button in unique[:MAX_ACTIONS]:
         base = action_id(button)
         seen[base] = seen.get(base, 0) + 1
-        unique_id = base if seen[base] == 1 else f"{base}.{seen[base]}"
-        elements.append(button_element(button, unique_action_id=unique_id))
+        elements.append(_button(button, base if seen[base] == 1 else f"{base}.{seen[base]}"))
     if not elements:
         return None
-    return {"type": "actions", "block_id": block_id, "elements": elements}
+    return ActionsBlock(block_id=block_id, elements=elements).to_dict()
 
 
 # -- cards ----------------------------------------------------------------------------------
@@ -286,11 +298,9 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
     that points to ``/playbook status``).
     """
     header_text = plain(f"{card.status_emoji} {card.title}".strip()) or _BLANK
-    header: Block = {
-        "type": "header",
-        "block_id": "card-header",
-        "text": _plain(truncate(header_text, MAX_HEADER_TEXT)),
-    }
+    header = HeaderBlock(
+        block_id="card-header", text=_plain(truncate(header_text, MAX_HEADER_TEXT))
+    ).to_dict()
     actions = _actions_block("card-actions", card.buttons)
     left = MAX_TOTAL_TEXT - _size_of(header) - _size_of(actions)
 
@@ -316,7 +326,7 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
         plan = ["*Plan*", *(escape(line) for line in card.plan)]
         texts, _ = _pack(plan, room, left, note)
         if texts:
-            blocks.append({"type": "divider", "block_id": "card-divider"})
+            blocks.append(DividerBlock(block_id="card-divider").to_dict())
             blocks += [
                 _section("card-plan" if i == 1 else f"card-plan-{i}", text)
                 for i, text in enumerate(texts, 1)
@@ -346,11 +356,10 @@ def _field_sections(card: Card, budget: int) -> list[Block]:
     for start in range(0, len(texts), MAX_FIELDS):
         n = start // MAX_FIELDS + 1
         sections.append(
-            {
-                "type": "section",
-                "block_id": "card-fields" if n == 1 else f"card-fields-{n}",
-                "fields": [_mrkdwn(t) for t in texts[start : start + MAX_FIELDS]],
-            }
+            SectionBlock(
+                block_id="card-fields" if n == 1 else f"card-fields-{n}",
+                fields=[_mrkdwn(t) for t in texts[start : start + MAX_FIELDS]],
+            ).to_dict()
         )
     return sections
 
@@ -365,11 +374,10 @@ def _notes_block(notes: Sequence[str], budget: int) -> Block | None:
     shares = fair_shares([text_size(t) for t in texts], budget, MAX_CONTEXT_TEXT)
     if any(share < min(2, text_size(t)) for share, t in zip(shares, texts, strict=True)):
         return None
-    return {
-        "type": "context",
-        "block_id": "card-notes",
-        "elements": [_mrkdwn(cut(t, share)) for t, share in zip(texts, shares, strict=True)],
-    }
+    return ContextBlock(
+        block_id="card-notes",
+        elements=[_mrkdwn(cut(t, share)) for t, share in zip(texts, shares, strict=True)],
+    ).to_dict()
 
 
 # -- long texts -----------------------------------------------------------------------------
