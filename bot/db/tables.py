@@ -29,8 +29,8 @@ def utcnow() -> datetime:
 
 def _deferred() -> SQLModelConfig:
     # Rows are built by the ORM and by Core statements, never validated, so pydantic's
-    # validator and serializer for a table are built on first use (RunRow.model_dump when a
-    # run is created) instead of at import: ~10 ms of every start-up on a slow machine.
+    # validator and serializer for a table are built on first use (if ever) instead of at
+    # import: ~10 ms of every start-up on a slow machine.
     return SQLModelConfig(defer_build=True)
 
 
