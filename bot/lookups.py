@@ -6,13 +6,17 @@ from bot.db.records import RunRecord
 from bot.db.store import Store
 from playbooks.errors import ChatOpsError
 
-__all__ = ["not_now", "require_run"]
+__all__ = ["no_such_run", "not_now", "require_run"]
+
+
+def no_such_run(run_id: int) -> ChatOpsError:
+    return ChatOpsError(f"There is no run #{run_id}. See `/playbook history`.")
 
 
 async def require_run(store: Store, run_id: int) -> RunRecord:
     run = await store.get_run(run_id)
     if run is None:
-        raise ChatOpsError(f"There is no run #{run_id}. See `/playbook history`.")
+        raise no_such_run(run_id)
     return run
 
 

@@ -32,7 +32,7 @@ from bot.db.records import RunRecord
 from bot.executor import Executor
 from bot.lifecycle import RunStatus
 from bot.liveness import OwnerId, is_orphaned
-from bot.lookups import not_now, require_run
+from bot.lookups import no_such_run, not_now, require_run
 from bot.observer import safely
 from bot.policy import may_cancel, may_resume, may_run, may_start
 from bot.progress import Progress
@@ -257,13 +257,11 @@ class ChatOpsService:
             case StartRun():
                 await self._start(inv, command)
             case RunStatusQuery(run_id=run_id):
-                run = await require_run(self.store, run_id)
+                report = await self.store.run_report(run_id)
+                if report is None:
+                    raise no_such_run(run_id)
                 text = format_status(
-                    run,
-                    await self.store.steps(run.id),
-                    await self.store.decisions(run.id),
-                    await self.store.audit_events(run_id=run.id),
-                    await self.store.child_runs(run.id),
+                    report.run, report.steps, report.decisions, report.audit, report.children
                 )
                 await self._private(inv, text)
             case History(playbook=name):

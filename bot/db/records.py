@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.chat import MessageRef, Place
-from bot.db.tables import AuditEventRow
 from bot.lifecycle import RunStatus, StepStatus
 
 __all__ = ["ApprovalRecord", "AuditRecord", "RunRecord", "StepRecord", "as_utc"]
@@ -192,7 +191,7 @@ class AuditRecord:
     detail: dict[str, Any]
 
     @classmethod
-    def from_row(cls, row: AuditEventRow) -> AuditRecord:
+    def from_row(cls, row: Any) -> AuditRecord:
         assert row.id is not None and row.at is not None
         return cls(
             id=row.id,

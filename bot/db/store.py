@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, func, insert, or_, text, update
+from sqlalchemy import CursorResult, Executable, Row, func, insert, or_, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlmodel import col, select
+from sqlmodel import col
 
 from bot.chat import Actor, MessageRef, Place
 from bot.db.batching import CompareAndSet, InsertReturning, Statement, WriteBatcher
@@ -27,6 +27,7 @@ from bot.db.records import ApprovalRecord, AuditRecord, RunRecord, StepRecord
 from bot.db.statements import (
     APPROVAL_MESSAGES,
     APPROVALS,
+    AUDIT,
     AUDIT_INSERT,
     CREATE_RUN,
     GET_RUN,
@@ -39,7 +40,6 @@ from bot.db.statements import (
 )
 from bot.db.statements import transition as transition_statement
 from bot.db.tables import (
-    AuditEventRow,
     ProcessedEventRow,
     RunRow,
     StepResultRow,
@@ -47,13 +47,24 @@ from bot.db.tables import (
 )
 from bot.lifecycle import RunStatus, StepStatus, can_transition
 
-__all__ = ["Store"]
+__all__ = ["RunReport", "Store"]
 
 SYSTEM = "system"
 
 
 def _identity(text: str) -> str:
     return text
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything ``/playbook status`` shows of a run, read at one moment."""
+
+    run: RunRecord
+    steps: list[StepRecord]
+    decisions: list[ApprovalRecord]
+    audit: list[AuditRecord]
+    children: list[RunRecord]
 
 
 @dataclass(frozen=True)
@@ -232,6 +243,31 @@ class Store:
         async with self.engine.connect() as connection:
             return [RunRecord.from_row(r) for r in await connection.execute(query)]
 
+    async def run_report(self, run_id: int, *, audit_limit: int = 500) -> RunReport | None:
+        """The run, its steps, decisions, audit events and child runs as of one moment, so
+        a status never says `running` above an audit trail that ends in `run.failed`.
+
+        On one connection: on SQLite (one connection for everything) no write comes in
+        between; on PostgreSQL the reads share a REPEATABLE READ snapshot.
+        """
+        async with self.engine.connect() as connection:
+            if self.engine.dialect.name == "postgresql":
+                await connection.execution_options(isolation_level="REPEATABLE READ")
+            row = (await connection.execute(GET_RUN, {"id": run_id})).one_or_none()
+            if row is None:
+                return None
+            steps = await connection.execute(STEPS_OF, {"run": run_id})
+            decisions = await connection.execute(_decisions_query(run_id))
+            audit = await connection.execute(_audit_query(run_id, audit_limit))
+            children = await connection.execute(_children_query(run_id))
+            return RunReport(
+                run=RunRecord.from_row(row),
+                steps=[StepRecord.from_row(r) for r in steps],
+                decisions=[ApprovalRecord.from_row(r) for r in decisions],
+                audit=[AuditRecord.from_row(r) for r in audit],
+                children=[RunRecord.from_row(r) for r in children],
+            )
+
     async def running_elsewhere(self, owner: str) -> list[RunRecord]:
         """Runs marked running by any process but ``owner`` (or by none): those whose owner a
         sweep must judge. A replica's own runs are never orphaned, so a thousand of them
@@ -263,9 +299,9 @@ class Store:
             return [RunRecord.from_row(r) for r in await connection.execute(query)]
 
     async def child_runs(self, run_id: int) -> list[RunRecord]:
-        query = sa_select(RUNS).where(RUNS.c.parent_run_id == run_id).order_by(RUNS.c.id)
         async with self.engine.connect() as connection:
-            return [RunRecord.from_row(r) for r in await connection.execute(query)]
+            rows = await connection.execute(_children_query(run_id))
+            return [RunRecord.from_row(r) for r in rows]
 
     async def mark_reminded(self, run_id: int, step_id: str | None = None) -> bool:
         """Claim the one reminder of an approval wait; True for exactly one caller."""
@@ -708,11 +744,8 @@ class Store:
         return await self._writes.submit(write)
 
     async def decisions(self, run_id: int, step_id: str | None = None) -> list[ApprovalRecord]:
-        query = sa_select(APPROVALS).where(APPROVALS.c.run_id == run_id)
-        if step_id is not None:
-            query = query.where(APPROVALS.c.step_id == step_id)
         async with self.engine.connect() as connection:
-            rows = await connection.execute(query.order_by(APPROVALS.c.id))
+            rows = await connection.execute(_decisions_query(run_id, step_id))
             return [ApprovalRecord.from_row(r) for r in rows]
 
     async def record_approval_message(
@@ -782,11 +815,9 @@ class Store:
     async def audit_events(
         self, *, run_id: int | None = None, limit: int = 500
     ) -> list[AuditRecord]:
-        query = select(AuditEventRow).order_by(col(AuditEventRow.id)).limit(limit)
-        if run_id is not None:
-            query = query.where(col(AuditEventRow.run_id) == run_id)
-        async with self._sessions() as session:
-            return [AuditRecord.from_row(r) for r in (await session.exec(query))]
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(_audit_query(run_id, limit))
+            return [AuditRecord.from_row(r) for r in rows]
 
     def _audit_insert(
         self,
@@ -807,24 +838,6 @@ class Store:
             "detail": _redact_tree(dict(detail), self._redact),
         }
 
-    def _audit_row(
-        self,
-        *,
-        run_id: int | None,
-        actor: str,
-        surface: str,
-        kind: str,
-        detail: Mapping[str, Any],
-    ) -> AuditEventRow:
-        return AuditEventRow(
-            at=self._now(),
-            run_id=run_id,
-            actor=actor,
-            surface=surface,
-            kind=kind,
-            detail=_redact_tree(dict(detail), self._redact),
-        )
-
     async def forget_deliveries(self, *, seen_before: datetime) -> int:
         """Drop the :meth:`first_delivery` keys first seen before ``seen_before`` (retries
         come within minutes; the table must not grow forever). Returns how many went."""
@@ -833,6 +846,24 @@ class Store:
         async with self._sessions.begin() as session:
             result = cast(CursorResult[Any], await session.exec(statement))
         return int(result.rowcount)
+
+
+def _children_query(run_id: int) -> Executable:
+    return sa_select(RUNS).where(RUNS.c.parent_run_id == run_id).order_by(RUNS.c.id)
+
+
+def _decisions_query(run_id: int, step_id: str | None = None) -> Executable:
+    query = sa_select(APPROVALS).where(APPROVALS.c.run_id == run_id)
+    if step_id is not None:
+        query = query.where(APPROVALS.c.step_id == step_id)
+    return query.order_by(APPROVALS.c.id)
+
+
+def _audit_query(run_id: int | None, limit: int) -> Executable:
+    query = sa_select(AUDIT).order_by(AUDIT.c.id).limit(limit)
+    if run_id is not None:
+        query = query.where(AUDIT.c.run_id == run_id)
+    return query
 
 
 def _redact_tree(value: Any, redact: Callable[[str], str]) -> Any:

@@ -210,6 +210,25 @@ async def test_child_runs_lists_a_runs_children_in_order(store: Store) -> None:
     assert await store.child_runs(one.id) == []
 
 
+async def test_a_run_report_reads_the_run_and_all_it_shows_at_one_moment(store: Store) -> None:
+    run = await new_run(store, needs_approval=True, expires_at=datetime.now(UTC) + IN_AN_HOUR)
+    await store.record_decision(run_id=run.id, step_id="", actor=BOB, decision="approve")
+    child = await new_run(store, "warm-cache", parent_run_id=run.id, parent_step="warm")
+    await store.start_step(
+        run_id=run.id, step_id="warm", phase="main", position=0, action="playbook", actor="x"
+    )
+
+    report = await store.run_report(run.id)
+
+    assert report is not None
+    assert report.run.status is RunStatus.RUNNING  # the one approval needed started it
+    assert [s.step_id for s in report.steps] == ["warm"]
+    assert [(d.actor, d.decision) for d in report.decisions] == [("slack:U0BOB", "approve")]
+    assert [e.kind for e in report.audit] == ["run.created", "approval.approve", "run.running"]
+    assert [c.id for c in report.children] == [child.id]
+    assert await store.run_report(run.id + 1000) is None
+
+
 async def test_a_sweep_reads_only_the_runs_other_processes_are_running(store: Store) -> None:
     mine, theirs, child, idle = [await new_run(store) for _ in range(4)]
     await start(store, mine.id, owner="me")
