@@ -3,8 +3,8 @@
 This is the executor's :class:`~bot.observer.RunObserver`. Chat never fails or stalls a run:
 what a run says goes into its outbox, delivered in order by a task the run never waits for,
 each chat call bounded by :attr:`Progress.chat_timeout`. A post that fails is logged and
-dropped; a card whose edit failed is remembered and brought up to date by
-:meth:`Progress.resync_cards` once chat answers again.
+dropped; a card (or an approval request) whose edit failed is remembered and brought up to
+date by :meth:`Progress.resync_cards` once chat answers again.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ class Progress:
         # fast. Bounded, since a card nobody presses Run on stays pending for good.
         self._plans: OrderedDict[int, Plan] = OrderedDict()
         self._stale_cards: set[int] = set()
+        self._stale_edits: dict[MessageRef, tuple[int, _Edit]] = {}  # failed, to retry
         # Steps of the runs executing in this process, as the executor reports them: a card
         # edit then reads only the run's row. Runs execute on one replica at a time, so for
         # those runs nothing else writes steps.
@@ -327,7 +328,10 @@ class Progress:
         await self._wait_unless_running(run)
 
     async def resync_cards(self) -> None:
-        """Retry the card edits that failed while chat was unreachable."""
+        """Retry the card and message edits that failed while chat was unreachable."""
+        for ref, (run_id, edit) in list(self._stale_edits.items()):
+            del self._stale_edits[ref]
+            self._outbox(run_id).items.append(edit)  # failing again puts it back
         for run_id in list(self._stale_cards):
             run = await self.store.get_run(run_id)
             if run is None:
@@ -444,6 +448,7 @@ class Progress:
             async with asyncio.timeout(self.chat_timeout):
                 await self.chat(edit.ref.surface).update_message(edit.ref, edit.text)
         except Exception as exc:
+            self._stale_edits[edit.ref] = (run_id, edit)
             log.warning("message_edit_failed", run=run_id, error=_why(exc), exc_info=_trace(exc))
 
     async def _deliver_card_edit(self, run_id: int, current: RunRecord | None) -> None:

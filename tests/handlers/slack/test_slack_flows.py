@@ -264,3 +264,22 @@ async def test_missing_required_params_open_a_modal_that_starts_the_run(
     assert run.params == {"service": "api", "replicas": 3}
     assert run.place.channel == "C0INCIDENTS"
     assert "Restart a service · run #1" in json.dumps(slack.card(1)["blocks"], ensure_ascii=False)
+
+
+async def test_a_request_decided_while_slack_was_down_loses_its_buttons_when_it_is_back(
+    slack: SlackBot, stub_server: StubServer
+) -> None:
+    for path in ("_close", "_reload_search_analyzers", "_open", "_update_by_query"):
+        stub_server.route("POST", f"/knowledge_base/{path}", json={"acknowledged": True})
+    await slack.command("refresh-synonyms reindex=true")
+    slack.fake.fail_next("chat.update", status=500, error="internal_error", times=1000)
+    await slack.click("Approve", 1, user="U0BOB")
+    await slack.service.progress.settle()
+    assert slack.find_button("Approve", 1)  # the edit was refused: still there
+
+    slack.fake.recover("chat.update")
+    await slack.service.progress.resync_cards()  # Slack is back: the periodic resync
+    await slack.service.progress.settle()
+    [asked] = [m for m in slack.fake.messages("C0INCIDENTS") if "Approval needed" in m["text"]]
+    assert asked["text"].endswith("\n✅ Approved by bob.")
+    assert [b["type"] for b in asked["blocks"]] == ["section"]
