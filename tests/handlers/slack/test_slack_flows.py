@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -12,6 +13,18 @@ from tests.handlers.slack.conftest import SlackBot, sign
 from tests.support.stub_server import StubServer
 
 CACHE_CLEAR = "/kb/_cache/clear"
+
+
+def route_refresh_synonyms(stub_server: StubServer) -> None:
+    """The Elasticsearch calls of `refresh-synonyms reindex=true`."""
+    for path in ("_close", "_reload_search_analyzers", "_open", "_update_by_query"):
+        stub_server.route("POST", f"/knowledge_base/{path}", json={"acknowledged": True})
+
+
+def approval_request(slack: SlackBot) -> dict[str, Any]:
+    """The one approval request in #incidents, as it stands now (after edits)."""
+    [asked] = [m for m in slack.fake.messages("C0INCIDENTS") if "Approval needed" in m["text"]]
+    return asked
 
 
 async def test_command_posts_a_card_and_run_executes_with_progress_in_thread(
@@ -43,8 +56,7 @@ async def test_command_posts_a_card_and_run_executes_with_progress_in_thread(
 async def test_two_approvers_approve_in_the_thread(
     slack: SlackBot, stub_server: StubServer
 ) -> None:
-    for path in ("_close", "_reload_search_analyzers", "_open", "_update_by_query"):
-        stub_server.route("POST", f"/knowledge_base/{path}", json={"acknowledged": True})
+    route_refresh_synonyms(stub_server)
     await slack.command("refresh-synonyms reindex=true")
     request = slack.thread(1)[0]
     assert "🔐 Approval needed for run #1" in request
@@ -61,7 +73,7 @@ async def test_two_approvers_approve_in_the_thread(
     assert len(stub_server.calls("POST", "/knowledge_base/_update_by_query")) == 1
     assert "approved by bob" in json.dumps(slack.card(1)["blocks"])
     # The request, edited with chat.update, says who decided and offers no buttons.
-    [asked] = [m for m in slack.fake.messages("C0INCIDENTS") if "Approval needed" in m["text"]]
+    asked = approval_request(slack)
     assert asked["text"].startswith("🔐 Approval needed for run #1")
     assert asked["text"].endswith("\n✅ Approved by bob.")
     assert [b["type"] for b in asked["blocks"]] == ["section"]
@@ -269,8 +281,7 @@ async def test_missing_required_params_open_a_modal_that_starts_the_run(
 async def test_a_request_decided_while_slack_was_down_loses_its_buttons_when_it_is_back(
     slack: SlackBot, stub_server: StubServer
 ) -> None:
-    for path in ("_close", "_reload_search_analyzers", "_open", "_update_by_query"):
-        stub_server.route("POST", f"/knowledge_base/{path}", json={"acknowledged": True})
+    route_refresh_synonyms(stub_server)
     await slack.command("refresh-synonyms reindex=true")
     slack.fake.fail_next("chat.update", status=500, error="internal_error", times=1000)
     await slack.click("Approve", 1, user="U0BOB")
@@ -280,6 +291,6 @@ async def test_a_request_decided_while_slack_was_down_loses_its_buttons_when_it_
     slack.fake.recover("chat.update")
     await slack.service.progress.resync_cards()  # Slack is back: the periodic resync
     await slack.service.progress.settle()
-    [asked] = [m for m in slack.fake.messages("C0INCIDENTS") if "Approval needed" in m["text"]]
+    asked = approval_request(slack)
     assert asked["text"].endswith("\n✅ Approved by bob.")
     assert [b["type"] for b in asked["blocks"]] == ["section"]
