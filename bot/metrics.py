@@ -31,6 +31,13 @@ class Metrics:
             ["surface", "outcome"],
             registry=self.registry,
         )
+        self.http_refused = Counter(
+            "chatops_http_requests_refused_total",
+            "Requests refused before any handler read them (bad signature or secret, too "
+            "large, malformed), by surface and HTTP status.",
+            ["surface", "status"],
+            registry=self.registry,
+        )
         self.active_runs = Gauge(
             "chatops_active_runs", "Runs executing in this process.", registry=self.registry
         )

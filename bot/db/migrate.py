@@ -37,7 +37,7 @@ __all__ = [
     "upgrade",
 ]
 
-HEAD = "0005"
+HEAD = "0006"
 """The newest revision in migrations/versions (a test keeps this equal to alembic's head)."""
 
 VERSION_TABLE = "alembic_version"

@@ -13,6 +13,7 @@ __all__ = [
     "ApprovalMessageRow",
     "ApprovalRow",
     "AuditEventRow",
+    "OpenedFormRow",
     "ProcessedEventRow",
     "RunRow",
     "StepResultRow",
@@ -154,3 +155,17 @@ class ProcessedEventRow(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=300)
     seen_at: datetime | None = _ts(nullable=False, index=True)
+
+
+class OpenedFormRow(SQLModel, table=True):
+    """A form the bot opened for someone (a Slack modal): only its submission is accepted,
+    by that person, once; a submission of a form the bot never opened is refused."""
+
+    model_config = _deferred()
+    __tablename__ = "opened_forms"
+
+    form_id: str = Field(primary_key=True, max_length=200)  # the surface's own id: a view id
+    surface: str = Field(max_length=32)
+    opened_for: str = Field(max_length=200)  # Actor.key of who it was opened for
+    kind: str = Field(max_length=64)  # what it asks: params, deny
+    opened_at: datetime | None = _ts(nullable=False, index=True)

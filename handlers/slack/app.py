@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import structlog
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -27,22 +27,33 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.service import ChatOpsService
 from bot.settings import Settings
-from handlers.slack.blocks import ACTION_PREFIX
+from handlers.slack.admission import (
+    Listened,
+    Refused,
+    SlackSignature,
+    decode_payload,
+    read_body,
+    route_of,
+)
+from handlers.slack.blocks import ACTION_PREFIX, parse_button
 from handlers.slack.chat import SlackChat
 from handlers.slack.identity import SlackIdentity
 from handlers.slack.inbound import SlackInbound
 from handlers.slack.modal import (
     CALLBACK_ID,
     DENY_CALLBACK_ID,
+    DenyContext,
     ModalContext,
     field_errors,
     submitted_params,
+    unreadable_form,
 )
+from handlers.slack.payloads import Unreadable, read_submission
 from handlers.slack.sdklog import sdk_logger
 from handlers.slack.work import WorkQueue
 from playbooks.errors import ChatOpsError
@@ -51,6 +62,11 @@ __all__ = ["SLACK_COMMANDS", "SlackSurface", "api_base_url"]
 
 SLACK_COMMANDS = ("/playbook", "/schedule")
 DEFAULT_API_URL = "https://slack.com/api/"
+_REFUSAL_TEXT = {
+    400: "malformed request",
+    401: "invalid request signature",
+    413: "request body too large",
+}
 log = structlog.get_logger(__name__)
 
 
@@ -68,6 +84,7 @@ class SlackSurface:
         if token is None:
             raise ValueError("SLACK_BOT_TOKEN is not set")
         secret = settings.slack_signing_secret
+        self._signing_secret = secret.get_secret_value() if secret else None
         base_url = api_base_url(settings.slack_api_url)
         # One HTTP session for every Web API call: without it slack_sdk opens (and, against
         # Slack, TLS-handshakes) a new connection per message.
@@ -97,9 +114,9 @@ class SlackSurface:
                 session=self._http, base_url=base_url, retry_handlers=_retries(), logger=logger
             ),
             authorize=authorize,
-            signing_secret=secret.get_secret_value() if secret else None,
-            # Socket Mode is authenticated by its own connection; HTTP requests are signed.
-            request_verification_enabled=secret is not None,
+            # Signatures are checked by routes() before bolt parses (or logs) anything; Socket
+            # Mode is authenticated by its own connection.
+            request_verification_enabled=False,
             # Our listeners ack first and return at once: respond as soon as they return.
             process_before_response=True,
             logger=logging.getLogger("chatops.slack"),
@@ -140,13 +157,57 @@ class SlackSurface:
         log.info("slack_authorized", team=answer.get("team"), bot=answer.get("user"))
 
     def routes(self) -> list[BaseRoute]:
-        """``POST /slack/events``: commands, interactivity and events, signature-verified."""
-        handler = AsyncSlackRequestHandler(self.app)
+        """``POST /slack/events``: commands, interactivity and events. Each request passes
+        :mod:`handlers.slack.admission` (size, signature, encoding, route and shape) before
+        bolt sees it."""
+        if self._signing_secret is None:
+            raise ChatOpsError("Slack over HTTP needs SLACK_SIGNING_SECRET")
+        signature = SlackSignature(self._signing_secret)
+        listened = Listened(
+            commands=SLACK_COMMANDS,
+            action_prefix=ACTION_PREFIX,
+            callback_ids=(CALLBACK_ID, DENY_CALLBACK_ID),
+        )
 
         async def events(request: Request) -> Response:
-            return await handler.handle(request)
+            try:
+                body = await read_body(request)
+                signature.check(body, request.headers)
+                payload = decode_payload(body, request.headers.get("content-type"))
+                kind = route_of(payload, listened)
+                if kind is None:
+                    log.info("slack_request_not_handled", type=str(payload.get("type"))[:40])
+                    return PlainTextResponse("not handled here", 404)
+                bolt_request = self._bolt_request(request, body)
+            except Refused as refused:
+                self._refused(refused)
+                return PlainTextResponse(_REFUSAL_TEXT[refused.status], refused.status)
+            response = await self.app.async_dispatch(bolt_request)
+            if response.status >= 500:
+                log.error("slack_request_failed", kind=kind, status=response.status)
+            return to_starlette_response(response)
 
         return [Route("/slack/events", events, methods=["POST"])]
+
+    @staticmethod
+    def _bolt_request(request: Request, body: bytes) -> AsyncBoltRequest:
+        """The request as bolt reads it: bolt reads who and where from many optional fields
+        of the payload at once, and a type Slack never sends there is refused (400)."""
+        try:
+            return AsyncBoltRequest(
+                body=body.decode("utf-8"),
+                query=request.url.query,
+                headers=dict(request.headers),
+            )
+        except Exception:  # bolt's extractors index into whatever they find
+            raise Refused(400, "payload bolt cannot read (a field of an unexpected type)") from None
+
+    def _refused(self, refused: Refused) -> None:
+        self.service.deps.metrics.http_refused.labels("slack", str(refused.status)).inc()
+        # Unsigned noise from the internet is not worth a warning; a signed request Slack
+        # would never send is (a client bug or someone holding the signing secret).
+        level = log.warning if refused.status == 400 else log.info
+        level("slack_request_refused", status=refused.status, reason=refused.reason)
 
     async def start_socket_mode(self, app_token: str) -> None:
         """Connect over Socket Mode: the same listeners, no public URL needed."""
@@ -199,32 +260,57 @@ class SlackSurface:
 
     async def _on_mention(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()
-        user = str((body.get("event") or {}).get("user", ""))
+        user = str(body["event"].get("user", ""))  # admission: event is an object
         self.work.submit(user, lambda: self.inbound.mention(body), exclusive=False)
 
-    async def _on_denial(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
+    async def _on_denial(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        try:
+            sent = read_submission(body)
+            context = DenyContext.decode(sent.metadata)
+            button = parse_button(context.action_id, context.value)
+        except (Unreadable, ValueError) as exc:
+            await self._unreadable_form(ack, "deny", exc)
+            return
         await ack()
-        self.work.submit(_user_of(body), lambda: self.inbound.denied(body))
+        self.work.submit(sent.user_id, lambda: self.inbound.denied(sent, context, button))
 
     async def _on_submission(
         self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]
     ) -> None:
-        view = body["view"]
-        context = ModalContext.decode(view.get("private_metadata") or "{}")
+        try:
+            sent = read_submission(body)
+            context = ModalContext.decode(sent.metadata)
+            if context.playbook not in self.service.catalog:
+                raise ValueError("it names a playbook I don't have")
+        except (Unreadable, ValueError) as exc:
+            await self._unreadable_form(ack, "params", exc)
+            return
         playbook = self.service.catalog.get(context.playbook)
-        params = submitted_params(view.get("state", {}).get("values", {}))
+        params = submitted_params(sent.values)
         errors = field_errors(playbook, params)
         if errors:
             # Shown under each field at once; the modal stays open.
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        self.work.submit(_user_of(body), lambda: self.inbound.submitted(body, context, params))
+        self.work.submit(sent.user_id, lambda: self.inbound.submitted(sent, context, params))
+
+    @staticmethod
+    async def _unreadable_form(
+        ack: Callable[..., Awaitable[None]], kind: str, exc: Unreadable | ValueError
+    ) -> None:
+        """A form sent back that the bot cannot read: the person who sent it sees why in
+        the form itself, and nothing is done."""
+        problem = exc.problem if isinstance(exc, Unreadable) else str(exc)
+        log.warning("slack_payload_unreadable", kind=f"{kind} form", problem=problem)
+        await ack(response_action="update", view=unreadable_form(problem))
 
 
 def _user_of(body: dict[str, Any]) -> str:
-    """Who clicked or sent a form: interaction payloads carry ``user.id``."""
-    return str((body.get("user") or {}).get("id", ""))
+    """Who clicked: interaction payloads carry ``user.id`` (whatever it is, the work reads
+    the payload again and says what is wrong with it)."""
+    user = body.get("user")
+    return str(user.get("id", "")) if isinstance(user, dict) else ""
 
 
 def _retries() -> list[AsyncRetryHandler]:

@@ -14,22 +14,34 @@ import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError, SlackClientError, SlackObjectFormationError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.chat import Actor, Button, ButtonAction, ButtonPress, Invocation, MessageRef, Place
 from bot.commands import Command, StartRun, decided_by_roles
 from bot.policy import may_decide
-from bot.service import ChatOpsService
+from bot.service import DATABASE_DOWN, ChatOpsService
 from handlers.grammar import GrammarError, parse_command, split_command
 from handlers.slack.blocks import parse_button
 from handlers.slack.chat import SlackChat
 from handlers.slack.identity import SURFACE, IdentityUnavailable, SlackIdentity
 from handlers.slack.modal import (
+    DENY_FORM,
+    PARAMS_FORM,
     DenyContext,
     ModalContext,
     denial_reason,
     deny_modal,
     params_hint,
     params_modal,
+)
+from handlers.slack.payloads import (
+    Click,
+    FormSubmission,
+    Unreadable,
+    read_click,
+    read_command,
+    read_mention,
 )
 from handlers.slack.text import unescape
 from playbooks.model import ApprovalPolicy
@@ -61,30 +73,38 @@ class SlackInbound:
 
     async def command(self, body: dict[str, Any]) -> None:
         """A slash command: the params form when required ones are missing, else the core."""
-        text = unescape(body.get("text", ""))
-        place = Place(SURFACE, body["channel_id"], name=body.get("channel_name", ""))
-        invocation = Invocation(
-            _unresolved(body["user_id"], body.get("user_name", "")),
-            place,
-            f"{body['command']} {text}".strip(),
-            reply_handle={"response_url": body.get("response_url")},
-        )
         try:
-            command = parse_command(body["command"], text)
+            typed = read_command(body)
+        except Unreadable as exc:
+            await self.unreadable(exc)
+            return
+        place = Place(SURFACE, typed.channel_id, name=typed.channel_name)
+        invocation = Invocation(
+            _unresolved(typed.user_id, typed.user_name),
+            place,
+            f"{typed.command} {typed.text}".strip(),
+            reply_handle={"response_url": typed.response_url},
+        )
+        if not await self._first_delivery(invocation, typed.trigger_id):
+            return
+        try:
+            command = parse_command(typed.command, unescape(typed.text))
         except GrammarError as exc:
             await self._private(invocation, exc.reason)
             return
         # The form first: its trigger_id expires 3 s after the command, so no other Slack
         # call (not even the user-group lookup) may come before it.
-        if isinstance(command, StartRun) and await self._ask_for_params(body, invocation, command):
+        if isinstance(command, StartRun) and await self._ask_for_params(
+            typed.trigger_id, invocation, command
+        ):
             return
         await self._handle(invocation, command)
 
     async def _ask_for_params(
-        self, body: dict[str, Any], invocation: Invocation, command: StartRun
+        self, trigger_id: str | None, invocation: Invocation, command: StartRun
     ) -> bool:
         """Open the params form when required params are missing; True if it took over."""
-        if command.playbook not in self.service.catalog or not body.get("trigger_id"):
+        if command.playbook not in self.service.catalog or not trigger_id:
             return False
         playbook = self.service.catalog.get(command.playbook)
         missing = missing_required(playbook, command.params)
@@ -97,12 +117,11 @@ class SlackInbound:
             place.name,
             None,
             command.dry_run,
-            response_url=body.get("response_url"),
+            response_url=invocation.reply_handle.get("response_url"),
         )
         try:
-            await self.client.views_open(
-                trigger_id=body["trigger_id"],
-                view=params_modal(playbook, command.params, context),
+            opened = await self.client.views_open(
+                trigger_id=trigger_id, view=params_modal(playbook, command.params, context)
             )
         except _SLACK_FAILURES as exc:
             log.warning("slack_params_form_failed", playbook=playbook.name, error=repr(exc))
@@ -111,39 +130,43 @@ class SlackInbound:
                 f"I couldn't open the form to fill in the params ({_why(exc)}). "
                 + params_hint(playbook, command.params, missing),
             )
+            return True
+        await self._record_form(opened, invocation.actor, PARAMS_FORM)
         return True
 
     async def action(self, body: dict[str, Any]) -> None:
         """A button click (block_actions); Deny asks why first."""
-        action = body["actions"][0]
-        user = body["user"]
-        container = body.get("container") or {}
-        channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
-        thread = container.get("thread_ts") or (body.get("message") or {}).get("thread_ts")
-        place = Place(SURFACE, channel, thread)
+        try:
+            click = read_click(body)
+        except Unreadable as exc:
+            await self.unreadable(exc)
+            return
+        place = Place(SURFACE, click.channel, click.thread)
         reply_to = Invocation(
-            _unresolved(user["id"], user.get("username") or user.get("name", "")),
+            _unresolved(click.user_id, click.user_name),
             place,
             "",
-            {"response_url": body.get("response_url")},
+            {"response_url": click.response_url},
         )
+        if not await self._first_delivery(reply_to, click.trigger_id):
+            return
         try:
-            button = parse_button(action["action_id"], action.get("value", ""))
+            button = parse_button(click.action_id, click.value)
         except ValueError as exc:
             await self._private(reply_to, str(exc))
             return
-        if button.action is ButtonAction.DENY and body.get("trigger_id"):
-            await self._ask_why(body, reply_to, button)
+        if button.action is ButtonAction.DENY and click.trigger_id:
+            await self._ask_why(click, reply_to, button)
             return
         actor = await self._resolve(reply_to)
         if actor is None:
             return
-        message = MessageRef(SURFACE, channel, container.get("message_ts", ""), thread)
+        message = MessageRef(SURFACE, click.channel, click.message_ts, click.thread)
         await self.service.press(
             ButtonPress(actor, place, button, message, reply_handle=reply_to.reply_handle)
         )
 
-    async def _ask_why(self, body: dict[str, Any], reply_to: Invocation, button: Button) -> None:
+    async def _ask_why(self, click: Click, reply_to: Invocation, button: Button) -> None:
         """Deny asks why first (the decision is taken when the form is sent), but only of
         someone who may decide."""
         try:
@@ -153,25 +176,25 @@ class SlackInbound:
         if refusal is not None:
             await self._private(reply_to, refusal)
             return
-        action = body["actions"][0]
-        container = body.get("container") or {}
         context = DenyContext(
-            action_id=action["action_id"],
-            value=action.get("value", ""),
+            action_id=click.action_id,
+            value=click.value,
             channel=reply_to.place.channel,
-            message_ts=container.get("message_ts", ""),
+            message_ts=click.message_ts,
             thread=reply_to.place.thread,
-            response_url=body.get("response_url"),
+            response_url=click.response_url,
         )
         try:
-            await self.client.views_open(
-                trigger_id=body["trigger_id"], view=deny_modal(f"run #{button.run_id}", context)
+            opened = await self.client.views_open(
+                trigger_id=str(click.trigger_id), view=deny_modal(f"run #{button.run_id}", context)
             )
         except _SLACK_FAILURES as exc:
             log.warning("slack_deny_form_failed", run=button.run_id, error=repr(exc))
             await self._private(
                 reply_to, f"I couldn't open the form to deny run #{button.run_id} ({_why(exc)})."
             )
+            return
+        await self._record_form(opened, reply_to.actor, DENY_FORM)
 
     async def _deny_refusal(self, clicker: Actor, button: Button) -> str | None:
         """Why ``clicker`` may not deny, or None (also when the run can't be looked up: the
@@ -201,17 +224,19 @@ class SlackInbound:
         return next((s.approval for s in found.steps if s.id == step), None)
 
     async def submitted(
-        self, body: dict[str, Any], context: ModalContext, params: dict[str, str]
+        self, sent: FormSubmission, context: ModalContext, params: dict[str, str]
     ) -> None:
-        """The params form sent (already validated): start the run as the command would."""
-        user = body["user"]
+        """The params form sent (already validated): start the run as the command would,
+        if the bot opened this form for this person and it was not sent before."""
         place = Place(SURFACE, context.channel, context.thread, context.channel_name)
         invocation = Invocation(
-            _unresolved(user["id"], user.get("username") or user.get("name", "")),
+            _unresolved(sent.user_id, sent.user_name),
             place,
             f"/playbook {context.playbook}",
             {"response_url": context.response_url},
         )
+        if not await self._claim_form(sent, invocation, PARAMS_FORM):
+            return
         actor = await self._resolve(invocation)
         if actor is not None:
             await self.service.handle(
@@ -219,52 +244,116 @@ class SlackInbound:
                 StartRun(context.playbook, dict(params), context.dry_run),
             )
 
-    async def denied(self, body: dict[str, Any]) -> None:
+    async def denied(self, sent: FormSubmission, context: DenyContext, button: Button) -> None:
         """The deny-reason form sent: the Deny, with its reason."""
-        view = body["view"]
-        context = DenyContext.decode(view.get("private_metadata") or "{}")
-        user = body["user"]
         place = Place(SURFACE, context.channel, context.thread)
         reply_to = Invocation(
-            _unresolved(user["id"], user.get("username") or user.get("name", "")),
+            _unresolved(sent.user_id, sent.user_name),
             place,
             "",
             {"response_url": context.response_url},
         )
-        try:
-            button = parse_button(context.action_id, context.value)
-        except ValueError as exc:
-            await self._private(reply_to, str(exc))
+        if not await self._claim_form(sent, reply_to, DENY_FORM):
             return
         actor = await self._resolve(reply_to)
         if actor is None:
             return
         message = MessageRef(SURFACE, context.channel, context.message_ts, context.thread)
-        reason = denial_reason(view.get("state", {}).get("values", {}))
         await self.service.press(
             ButtonPress(
-                actor, place, button, message, reply_handle=reply_to.reply_handle, reason=reason
+                actor,
+                place,
+                button,
+                message,
+                reply_handle=reply_to.reply_handle,
+                reason=denial_reason(sent.values),
             )
         )
 
     async def mention(self, body: dict[str, Any]) -> None:
         """``@chatops playbook status 12`` in a channel or thread: the grammar without a slash."""
-        event = body["event"]
-        event_id = body.get("event_id") or event.get("client_msg_id") or event.get("ts")
-        if not await self.service.store.first_delivery(f"slack:event:{event_id}"):
-            return  # a retry of an event already handled
-        text = _MENTION.sub("", unescape(event.get("text", "")))
-        command, arguments = split_command(text if text.startswith("/") else f"/{text}")
-        place = Place(SURFACE, event["channel"], event.get("thread_ts"))
-        invocation = Invocation(_unresolved(event.get("user", "")), place, text)
         try:
+            typed = read_mention(body)
+        except Unreadable as exc:
+            await self.unreadable(exc)
+            return
+        place = Place(SURFACE, typed.channel, typed.thread)
+        text = _MENTION.sub("", unescape(typed.text))
+        invocation = Invocation(_unresolved(typed.user_id), place, text)
+        if not await self._first_delivery(invocation, typed.event_id, kind="event"):
+            return  # a retry of an event already handled
+        try:
+            command, arguments = split_command(text if text.startswith("/") else f"/{text}")
             parsed = parse_command(command, arguments)
         except GrammarError as exc:
             await self._private(invocation, exc.reason)
             return
         await self._handle(invocation, parsed)
 
+    async def unreadable(self, exc: Unreadable) -> None:
+        """A payload the work cannot read: logged with its kind, and its author (if it
+        names one we can reach) is told privately that nothing was done."""
+        log.warning("slack_payload_unreadable", kind=exc.kind, problem=exc.problem)
+        route = exc.route
+        if not route.reachable or route.user is None:
+            return
+        place = Place(SURFACE, route.channel or "", route.thread)
+        to = Invocation(_unresolved(route.user), place, "", {"response_url": route.response_url})
+        await self._private(
+            to, f"I couldn't read that request from Slack ({exc.problem}), so nothing was done."
+        )
+
     # -- helpers --------------------------------------------------------------------------
+
+    async def _first_delivery(
+        self, origin: Invocation, delivery_id: str | None, *, kind: str = "trigger"
+    ) -> bool:
+        """False for a request Slack (or anyone replaying it) delivered before: each
+        interaction has its own trigger_id, each event its own event_id. A database that
+        cannot say is answered as for any command."""
+        if not delivery_id:
+            return True
+        try:
+            first = await self.service.store.first_delivery(f"slack:{kind}:{delivery_id}")
+        except SQLAlchemyError:
+            log.warning("slack_dedup_check_failed", exc_info=True)
+            await self._private(origin, DATABASE_DOWN)
+            return False
+        if not first:
+            log.info("slack_redelivery_ignored", kind=kind)
+        return first
+
+    async def _record_form(self, opened: AsyncSlackResponse, actor: Actor, kind: str) -> None:
+        """Remember the form views.open opened, so only its own submission is accepted."""
+        view = opened.get("view")
+        view_id = view.get("id") if isinstance(view, dict) else None
+        if not isinstance(view_id, str):
+            log.warning("slack_form_without_id", kind=kind)
+            return
+        try:
+            await self.service.store.record_form(
+                view_id, surface=SURFACE, opened_for=actor.key, kind=kind
+            )
+        except SQLAlchemyError:
+            log.warning("slack_form_not_recorded", kind=kind, exc_info=True)
+
+    async def _claim_form(self, sent: FormSubmission, origin: Invocation, kind: str) -> bool:
+        """Whether this is the first submission of a form the bot opened for its sender."""
+        try:
+            claimed = await self.service.store.claim_form(
+                sent.view_id, surface=SURFACE, opened_for=origin.actor.key, kind=kind
+            )
+        except SQLAlchemyError:
+            log.warning("slack_form_claim_failed", kind=kind, exc_info=True)
+            await self._private(origin, DATABASE_DOWN)
+            return False
+        if not claimed:
+            log.warning("slack_form_refused", kind=kind, reason="not opened here, or sent before")
+            await self._private(
+                origin,
+                "That form was not opened for you by me, or was already sent, so nothing was done.",
+            )
+        return claimed
 
     async def _handle(self, invocation: Invocation, command: Command) -> None:
         """Hand ``command`` to the core, with the actor's user groups where its roles decide

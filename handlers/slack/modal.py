@@ -10,8 +10,10 @@ from typing import Any
 from slack_sdk.models.blocks import (
     Block,
     InputBlock,
+    MarkdownTextObject,
     Option,
     PlainTextInputElement,
+    SectionBlock,
     StaticMultiSelectElement,
     StaticSelectElement,
 )
@@ -24,6 +26,8 @@ from playbooks.params import coerce_param
 __all__ = [
     "CALLBACK_ID",
     "DENY_CALLBACK_ID",
+    "DENY_FORM",
+    "PARAMS_FORM",
     "DenyContext",
     "ModalContext",
     "denial_reason",
@@ -32,10 +36,14 @@ __all__ = [
     "params_hint",
     "params_modal",
     "submitted_params",
+    "unreadable_form",
 ]
 
 CALLBACK_ID = "chatops.params"
 DENY_CALLBACK_ID = "chatops.deny"
+# What an opened form asks, as recorded (Store.record_form) until it is sent.
+PARAMS_FORM = "params"
+DENY_FORM = "deny"
 _REASON_BLOCK = "reason"
 _BLOCK_PREFIX = "param."
 _ACTION = "value"
@@ -61,14 +69,15 @@ class ModalContext:
 
     @classmethod
     def decode(cls, text: str) -> ModalContext:
-        data = json.loads(text)
+        """The context a params form was opened with; ValueError if it is not one."""
+        data = _metadata(text)
         return cls(
-            playbook=str(data["playbook"]),
-            channel=str(data["channel"]),
-            channel_name=str(data.get("channel_name", "")),
-            thread=data.get("thread"),
-            dry_run=bool(data.get("dry_run", False)),
-            response_url=data.get("response_url"),
+            playbook=_field(data, "playbook"),
+            channel=_field(data, "channel"),
+            channel_name=_field(data, "channel_name", optional=True) or "",
+            thread=_field(data, "thread", optional=True),
+            dry_run=data.get("dry_run", False) is True,
+            response_url=_field(data, "response_url", optional=True),
         )
 
 
@@ -106,23 +115,33 @@ def params_hint(playbook: Playbook, given: Mapping[str, str], missing: list[str]
 
 
 def submitted_params(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """``view.state.values`` of a submission as ``key=value`` strings, as if typed."""
+    """``view.state.values`` of a submission as ``key=value`` strings, as if typed (a
+    value of a type Slack never sends counts as not given: the form says it is required)."""
     params: dict[str, str] = {}
     for block_id, actions in values.items():
         if not block_id.startswith(_BLOCK_PREFIX):
             continue
-        state = actions.get(_ACTION) or {}
+        name = block_id.removeprefix(_BLOCK_PREFIX)
+        state = actions.get(_ACTION)
+        if not isinstance(state, Mapping):
+            continue
         if state.get("type") == "multi_static_select":
-            chosen = [o["value"] for o in state.get("selected_options") or []]
-            if chosen:
-                params[block_id.removeprefix(_BLOCK_PREFIX)] = ",".join(chosen)
+            options = state.get("selected_options")
+            chosen = [_option_value(o) for o in options] if isinstance(options, list) else []
+            if chosen and all(chosen):
+                params[name] = ",".join(str(c) for c in chosen)
         elif state.get("type") == "static_select":
-            option = state.get("selected_option")
-            if option:
-                params[block_id.removeprefix(_BLOCK_PREFIX)] = str(option["value"])
-        elif state.get("value") not in (None, ""):
-            params[block_id.removeprefix(_BLOCK_PREFIX)] = str(state["value"])
+            value = _option_value(state.get("selected_option"))
+            if value:
+                params[name] = value
+        elif isinstance(state.get("value"), str) and state["value"] != "":
+            params[name] = state["value"]
     return params
+
+
+def _option_value(option: Any) -> str | None:
+    value = option.get("value") if isinstance(option, Mapping) else None
+    return value if isinstance(value, str) and value else None
 
 
 def field_errors(playbook: Playbook, params: Mapping[str, str]) -> dict[str, str]:
@@ -210,14 +229,15 @@ class DenyContext:
 
     @classmethod
     def decode(cls, text: str) -> DenyContext:
-        data = json.loads(text)
+        """The Deny a reason form was opened for; ValueError if it is not one."""
+        data = _metadata(text)
         return cls(
-            action_id=str(data["action_id"]),
-            value=str(data["value"]),
-            channel=str(data["channel"]),
-            message_ts=str(data.get("message_ts", "")),
-            thread=data.get("thread"),
-            response_url=data.get("response_url"),
+            action_id=_field(data, "action_id"),
+            value=_field(data, "value"),
+            channel=_field(data, "channel"),
+            message_ts=_field(data, "message_ts", optional=True) or "",
+            thread=_field(data, "thread", optional=True),
+            response_url=_field(data, "response_url", optional=True),
         )
 
 
@@ -241,6 +261,49 @@ def deny_modal(run_label: str, context: DenyContext) -> View:
     )
 
 
+def _metadata(text: str) -> dict[str, Any]:
+    """A form's private_metadata as the object the bot wrote there."""
+    if not text:
+        raise ValueError("it carries no metadata")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ValueError("its metadata is not JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"its metadata is a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def _field(data: Mapping[str, Any], name: str, *, optional: bool = False) -> Any:
+    value = data.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"its metadata has no text `{name}`")
+    return value
+
+
+def unreadable_form(problem: str) -> View:
+    """What replaces a form the bot cannot read once it is sent: why, and what to do."""
+    return View(
+        type="modal",
+        title="Nothing was changed",
+        close="Close",
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=_clip(
+                        f"I couldn't read that form ({problem}), so nothing was changed. "
+                        "Close it and start again from the command or the button.",
+                        3000,
+                    )
+                )
+            )
+        ],
+    )
+
+
 def denial_reason(values: Mapping[str, Mapping[str, Any]]) -> str:
-    state = (values.get(_REASON_BLOCK) or {}).get(_ACTION) or {}
-    return str(state.get("value") or "").strip()
+    state = (values.get(_REASON_BLOCK) or {}).get(_ACTION)
+    value = state.get("value") if isinstance(state, Mapping) else None
+    return value.strip() if isinstance(value, str) else ""

@@ -62,6 +62,7 @@ class SlackCall:
     args: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     failed: bool = False
+    answer: dict[str, Any] | None = None  # what the fake answered (views.open: the view id)
 
     @property
     def token(self) -> str | None:
@@ -225,6 +226,7 @@ class FakeSlack(LocalHTTPServer):
                 return _Reply(failure.status, {"ok": False, "error": failure.error}, extra)
             answer = self._answer(method, args)
             call.failed = not answer.get("ok")
+            call.answer = answer
             return _Reply(200, answer)
 
     def _response_url(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> _Reply:

@@ -106,6 +106,7 @@ class SlackBot:
             "user_name": name,
             "command": command,
             "response_url": self.fake.response_url(self._responses),
+            "trigger_id": f"1337.{self._responses}.abcdef",  # Slack's own, per interaction
         }
         return urlencode(form).encode(), "application/x-www-form-urlencoded"
 
@@ -146,6 +147,7 @@ class SlackBot:
             payload["container"]["thread_ts"] = message["thread_ts"]
         payload["message"] = {"ts": message["ts"], "thread_ts": message.get("thread_ts")}
         payload["response_url"] = self.fake.response_url(self._responses)
+        payload["trigger_id"] = f"1337.{self._responses}.fedcba"
         payload["actions"] = [
             {
                 "action_id": element["action_id"],
@@ -180,16 +182,18 @@ class SlackBot:
         await self.surface.idle()
 
     async def submit(
-        self, view: dict[str, Any], values: dict[str, Any], user: str
+        self, view: dict[str, Any], values: dict[str, Any], user: str, *, view_id: str | None = None
     ) -> httpx.Response:
-        """Submit the modal ``view`` (as views.open received it) with ``values``."""
+        """Submit the modal ``view`` (as views.open received it) with ``values``; its id is
+        the one Slack gave it when it was opened, unless ``view_id`` says otherwise."""
         payload = {
             "type": "view_submission",
             "team": {"id": "T0001", "domain": "example"},
             "user": {"id": user, "username": user.removeprefix("U0").lower(), "team_id": "T0001"},
             "api_app_id": "A0APP",
+            "trigger_id": f"1337.{len(self.fake.calls)}.view",
             "view": {
-                "id": "V0001",
+                "id": view_id or self.opened_view_id(view),
                 "type": "modal",
                 "callback_id": view["callback_id"],
                 "private_metadata": view["private_metadata"],
@@ -200,6 +204,13 @@ class SlackBot:
         response = await self.post(body, "application/x-www-form-urlencoded")
         await self.settle()
         return response
+
+    def opened_view_id(self, view: dict[str, Any]) -> str:
+        """The id Slack gave ``view`` when views.open opened it (the newest such)."""
+        for call in reversed(self.fake.of("views.open")):
+            if call.args.get("view") == view and call.answer and call.answer.get("ok"):
+                return str(call.answer["view"]["id"])
+        raise AssertionError("that view was never opened")
 
     def ephemeral(self) -> list[str]:
         """Texts of private answers (response_url posts), oldest first."""

@@ -243,7 +243,7 @@ async def test_missing_required_params_open_a_modal_that_starts_the_run(
 
     await slack.command("restart-service replicas=3")
     [opened] = slack.fake.of("views.open")
-    assert opened.args["trigger_id"] == "1337.42.abcdef"
+    assert opened.args["trigger_id"] == "1337.2.abcdef"
     view = opened.args["view"]
     inputs = {b["block_id"]: b for b in view["blocks"]}
     assert inputs["param.service"]["element"]["type"] == "static_select"
