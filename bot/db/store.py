@@ -22,6 +22,7 @@ from sqlmodel import col
 from bot.chat import Actor, MessageRef, Place
 from bot.db.batching import CompareAndSet, InsertReturning, Statement, WriteBatcher
 from bot.db.engine import create_engine, session_factory
+from bot.db.ids import in_id_range
 from bot.db.migrate import upgrade
 from bot.db.records import ApprovalRecord, AuditRecord, RunRecord, StepRecord
 from bot.db.statements import (
@@ -213,6 +214,8 @@ class Store:
         await self._writes.execute((SET_CARD, {"run": run_id, "card_ref": ref.encode()}))
 
     async def get_run(self, run_id: int) -> RunRecord | None:
+        if not in_id_range(run_id):  # the database would refuse the query, not miss
+            return None
         async with self.engine.connect() as connection:
             row = (await connection.execute(GET_RUN, {"id": run_id})).one_or_none()
             return RunRecord.from_row(row) if row else None
@@ -251,6 +254,8 @@ class Store:
         On one connection: on SQLite (one connection for everything) no write comes in
         between; on PostgreSQL the reads share a REPEATABLE READ snapshot.
         """
+        if not in_id_range(run_id):  # the database would refuse the query, not miss
+            return None
         async with self.engine.connect() as connection:
             if self.engine.dialect.name == "postgresql":
                 await connection.execution_options(isolation_level="REPEATABLE READ")

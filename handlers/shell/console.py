@@ -6,6 +6,7 @@ import asyncio
 import sys
 from typing import TextIO
 
+from handlers.grammar import MAX_COMMAND_LENGTH
 from handlers.shell.session import ShellSession
 
 __all__ = ["run_console"]
@@ -41,5 +42,10 @@ def _read_line(source: TextIO, prompt: str, interactive: bool) -> str | None:
             return input(prompt)
         except EOFError:
             return None
-    line = source.readline()
+    # A line is read up to one character past the longest command, so the session refuses it
+    # as too long; the rest of it is read and dropped a piece at a time, never held whole.
+    line = source.readline(MAX_COMMAND_LENGTH + 1)
+    if len(line) > MAX_COMMAND_LENGTH and not line.endswith("\n"):
+        while (rest := source.readline(MAX_COMMAND_LENGTH)) and not rest.endswith("\n"):
+            pass
     return line if line else None

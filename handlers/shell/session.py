@@ -7,13 +7,12 @@ presses a button, ``:wait`` waits for running runs, ``:help``, ``:quit``.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 
 from bot.chat import Actor, Button, ButtonAction, ButtonPress, Invocation, MessageRef, Place
 from bot.service import ChatOpsService
 from handlers.dispatch import dispatch_command
-from handlers.grammar import GrammarError, parse_run_id, split_command
+from handlers.grammar import GrammarError, check_length, parse_run_id, read_words, split_command
 from handlers.shell.chat import SURFACE, ShellChat
 
 __all__ = ["CONSOLE_HELP", "ShellSession"]
@@ -53,6 +52,11 @@ class ShellSession:
             return
         actor = self.actor(user)
         invocation = Invocation(actor, self.place(), text)
+        try:
+            check_length(text)
+        except GrammarError as exc:
+            await self.chat.reply_private(invocation, exc.reason)
+            return
         if text.startswith("/"):
             command, arguments = split_command(text)
             await dispatch_command(self.service, self.chat, invocation, command, arguments)
@@ -91,9 +95,9 @@ class ShellSession:
 
     async def _console_command(self, invocation: Invocation, text: str) -> None:
         try:
-            words = shlex.split(text)
-        except ValueError as exc:
-            await self.chat.reply_private(invocation, f"Couldn't read that: {exc}.")
+            words = read_words(text)
+        except GrammarError as exc:
+            await self.chat.reply_private(invocation, exc.reason)
             return
         verb, args = (words[0].lower(), words[1:]) if words else ("help", [])
         if verb in ("as", "user") and len(args) == 1:

@@ -37,6 +37,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.chat import Button, ButtonAction, Card
+from handlers.grammar import GrammarError, run_number
 from handlers.slack.text import (
     ELLIPSIS,
     cut,
@@ -106,6 +107,7 @@ _CARD_NOTES_TEXT = 3000
 _BLANK = " "  # Slack rejects an empty section text; a single space is accepted.
 _STYLES = frozenset({"primary", "danger"})
 _RUN_ID = re.compile(r"[0-9]+", re.ASCII)
+_SHOWN_VALUE = 40  # of a malformed button value, repeated in the refusal
 _ACTION_SUFFIX = re.compile(r"\.[0-9]+", re.ASCII)
 
 
@@ -215,7 +217,8 @@ def parse_button(action_id: str, value: str) -> Button:
 
     Accepts what :func:`action_id` and :func:`button_value` produce (and the ``.N`` suffix
     :func:`card_blocks` / :func:`message_blocks` add when one message holds two buttons of
-    the same action). Raises ValueError on anything else.
+    the same action). Raises ValueError on anything else, with a reason fit to show the
+    clicker (a run number past the largest id: "There is no run #…").
     """
     if not action_id.startswith(ACTION_PREFIX):
         raise ValueError(f"not a chatops button: action_id {action_id!r}")
@@ -230,8 +233,13 @@ def parse_button(action_id: str, value: str) -> Button:
         raise ValueError(f"unknown button action {name!r} (known: {known})") from None
     run_text, colon, step = value.partition(":")
     if not _RUN_ID.fullmatch(run_text):
-        raise ValueError(f"malformed button value {value!r}: expected RUN_ID or RUN_ID:STEP")
-    return Button(action, int(run_text), step if colon else None)
+        shown = truncate(value, _SHOWN_VALUE)
+        raise ValueError(f"malformed button value {shown!r}: expected RUN_ID or RUN_ID:STEP")
+    try:
+        run_id = run_number(run_text)
+    except GrammarError as exc:  # past the largest id: no run has it
+        raise ValueError(exc.reason) from None
+    return Button(action, run_id, step if colon else None)
 
 
 def button_element(button: Button, *, unique_action_id: str | None = None) -> Block:

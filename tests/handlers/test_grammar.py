@@ -14,8 +14,17 @@ from bot.commands import (
     ScheduleCommand,
     StartRun,
 )
+from bot.db.ids import MAX_ID
 from bot.replies import usage
-from handlers.grammar import GrammarError, parse_command, split_command
+from handlers.grammar import (
+    MAX_COMMAND_LENGTH,
+    GrammarError,
+    parse_command,
+    parse_run_id,
+    split_command,
+)
+
+TOO_LONG = "That command is longer than 4,000 characters, the most a command may be."
 
 
 def grammar_error(command: str, text: str) -> str:
@@ -90,6 +99,43 @@ def test_a_bad_run_number_is_explained(word: str) -> None:
     )
 
 
+def test_the_largest_run_number_the_store_holds_is_read() -> None:
+    assert MAX_ID == 2_147_483_647  # the runs.id column is a PostgreSQL INTEGER
+    assert parse_command("playbook", "status #2147483647") == RunStatusQuery(MAX_ID)
+    assert parse_command("playbook", f"cancel {'0' * 3000}7") == CancelRun(7)
+
+
+@pytest.mark.parametrize(
+    ("word", "shown"),
+    [
+        ("2147483648", "2147483648"),
+        ("#9223372036854775808", "9223372036854775808"),
+        ("9" * 3000, "999999999999999999999999…"),
+    ],
+)
+@pytest.mark.parametrize("verb", ["status", "cancel"])
+def test_a_run_number_past_the_largest_id_names_no_run(verb: str, word: str, shown: str) -> None:
+    assert grammar_error("playbook", f"{verb} {word}") == (
+        f"There is no run #{shown}: run numbers go up to 2147483647."
+    )
+
+
+def test_a_run_number_longer_than_python_reads_is_refused_by_the_grammar() -> None:
+    # 4,301 digits or more: int() itself refuses them (sys.get_int_max_str_digits).
+    with pytest.raises(GrammarError) as caught:
+        parse_run_id("#" + "1" * 5000)
+
+    assert caught.value.reason == (
+        "There is no run #111111111111111111111111…: run numbers go up to 2147483647."
+    )
+
+
+def test_a_long_word_that_is_no_run_number_is_shown_cut() -> None:
+    assert grammar_error("playbook", f"status {'x' * 300}") == (
+        "`xxxxxxxxxxxxxxxxxxxxxxxx…` is not a run number; runs look like `#12`."
+    )
+
+
 @pytest.mark.parametrize("verb", ["status", "cancel"])
 def test_status_and_cancel_need_exactly_one_run(verb: str) -> None:
     usage_text = f"Usage: `/playbook {verb} RUN`, for example `/playbook {verb} #12`."
@@ -132,6 +178,47 @@ def test_an_unbalanced_quote_is_refused() -> None:
     assert grammar_error("playbook", 'retrain models="a b') == (
         "Couldn't read that: No closing quotation (check your quotes)."
     )
+    assert grammar_error("playbook", "retrain note='a b") == (
+        "Couldn't read that: No closing quotation (check your quotes)."
+    )
+
+
+def test_a_backslash_at_the_very_end_is_refused() -> None:
+    assert grammar_error("playbook", "retrain note=a\\") == (
+        "Couldn't read that: No escaped character (check your quotes)."
+    )
+
+
+def test_quotes_may_be_joined_to_a_word_as_a_shell_writes_them() -> None:
+    assert parse_command("playbook", "retrain note='it'\"'\"'s' path=a\\ b") == StartRun(
+        "retrain", {"note": "it's", "path": "a b"}
+    )
+
+
+# --- the length of a command ---------------------------------------------------------------
+
+
+def test_a_command_as_long_as_the_limit_is_read() -> None:
+    value = "x" * (MAX_COMMAND_LENGTH - len("/playbook") - len("retrain note="))
+
+    assert parse_command("/playbook", f"retrain note={value}") == StartRun(
+        "retrain", {"note": value}
+    )
+
+
+@pytest.mark.parametrize("size", [4_001, 100_000, 1_000_000])
+def test_a_command_past_the_limit_is_refused_before_it_is_read(size: int) -> None:
+    # An open quote: were the text read at all, the error would be about the quote.
+    text = 'retrain note="' + "x" * size
+
+    assert grammar_error("/playbook", text) == TOO_LONG
+
+
+def test_a_command_word_past_the_limit_is_refused_too() -> None:
+    # A mention without a space is all command word.
+    command, rest = split_command("/" + "x" * MAX_COMMAND_LENGTH)
+
+    assert grammar_error(command, rest) == TOO_LONG
 
 
 @pytest.mark.parametrize("text", ["stop weekly", "run", "run a b", "list all"])
