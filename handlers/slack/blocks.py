@@ -221,20 +221,26 @@ def parse_button(action_id: str, value: str) -> Button:
     clicker (a run number past the largest id: "There is no run #…").
     """
     if not action_id.startswith(ACTION_PREFIX):
-        raise ValueError(f"not a chatops button: action_id {action_id!r}")
+        raise ValueError("That is not one of my buttons, so nothing was done.")
     name = action_id.removeprefix(ACTION_PREFIX)
+    shown_name = truncate(name, _SHOWN_VALUE)
     base, dot, suffix = name.partition(".")
     if dot and not _ACTION_SUFFIX.fullmatch(f".{suffix}"):
-        raise ValueError(f"unknown button action {name!r}")
+        raise ValueError(f"I don't know the button action {shown_name!r}, so nothing was done.")
     try:
         action = ButtonAction(base)
     except ValueError:
         known = ", ".join(a.value for a in ButtonAction)
-        raise ValueError(f"unknown button action {name!r} (known: {known})") from None
+        raise ValueError(
+            f"I don't know the button action {shown_name!r} (I know: {known}), so nothing was done."
+        ) from None
     run_text, colon, step = value.partition(":")
     if not _RUN_ID.fullmatch(run_text):
         shown = truncate(value, _SHOWN_VALUE)
-        raise ValueError(f"malformed button value {shown!r}: expected RUN_ID or RUN_ID:STEP")
+        raise ValueError(
+            f"I couldn't read that button: its value {shown!r} names no run "
+            "(expected RUN or RUN:STEP), so nothing was done."
+        )
     try:
         run_id = run_number(run_text)
     except GrammarError as exc:  # past the largest id: no run has it
