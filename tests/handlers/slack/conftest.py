@@ -249,6 +249,7 @@ async def running_slack_bot(
     *,
     playbooks: Mapping[str, str] | None = None,
     api_url: str | None = None,
+    database_url: str | None = None,
 ) -> AsyncIterator[SlackBot]:
     """A bot with Slack on over HTTP, started as ``chatops run`` starts it, against ``fake``;
     ``playbooks`` (file name → YAML) replace the test playbooks beside the built-in ones."""
@@ -260,7 +261,7 @@ async def running_slack_bot(
         {"restart-service.yaml": RESTART} if playbooks is None else playbooks,
     )
     settings = Settings(
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/chatops.db",
+        DATABASE_URL=database_url or f"sqlite+aiosqlite:///{tmp_path}/chatops.db",
         CHATOPS_CONFIG=str(config),
         CHATOPS_PLAYBOOK_DIRS=str(folder),
         SLACK_BOT_TOKEN="xoxb-test-token",
