@@ -118,7 +118,7 @@ async def measure_refusals(base: str, repeat: int, timeout: float) -> list[Refus
             ms = sorted(s[1] for s in samples)[len(samples) // 2]
             rows.append(Refusal("unsigned form", size, status, ms))
             if status is None:  # this tree is stuck: larger bodies only take longer
-                break
+                return rows
         samples = [await _timed_post(client, _streamed(ONE_MB), timeout) for _ in range(repeat)]
         ms = sorted(s[1] for s in samples)[len(samples) // 2]
         rows.append(Refusal("unsigned, streamed (no Content-Length)", ONE_MB, samples[-1][0], ms))
@@ -135,6 +135,15 @@ async def _health_latencies(base: str, probes: int) -> list[float]:
             assert response.status_code == 200
             await asyncio.sleep(0.002)
     return latencies
+
+
+async def _one_health(base: str, timeout: float) -> float:
+    """Milliseconds until one ``GET /healthz`` is answered (``timeout`` if it is not)."""
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base) as client:
+        with contextlib.suppress(httpx.TimeoutException):
+            await client.get("/healthz", timeout=timeout)
+    return (time.perf_counter() - started) * 1000
 
 
 async def _hostile_stream(base: str, seconds: float, timeout: float) -> int:
@@ -154,7 +163,9 @@ def _attacker(base: str, seconds: float, timeout: float) -> int:
     return asyncio.run(_hostile_stream(base, seconds, timeout))
 
 
-async def measure_health(base: str, probes: int, timeout: float) -> dict[str, list[float] | int]:
+async def measure_health(
+    base: str, probes: int, timeout: float
+) -> dict[str, list[float] | int | float]:
     idle = await _health_latencies(base, probes)
     started = time.perf_counter()
     await _health_latencies(base, min(probes, 50))  # how long one phase of probes takes
@@ -172,7 +183,7 @@ async def measure_health(base: str, probes: int, timeout: float) -> dict[str, li
 
 async def run(
     tree: Path | None, repeat: int, probes: int, timeout: float
-) -> tuple[list[Refusal], dict[str, list[float] | int]]:
+) -> tuple[list[Refusal], dict[str, list[float] | int | float]]:
     with FakeSlack() as fake, tempfile.TemporaryDirectory(prefix="chatops-hostile-") as workdir:
         port = free_port()
         env = clean_environ(
@@ -198,7 +209,10 @@ async def run(
             try:
                 await _wait_ready(base, process)
                 refusals = await measure_refusals(base, repeat, timeout)
-                health = await measure_health(base, probes, timeout)
+                if all(r.status is not None for r in refusals):
+                    health = await measure_health(base, probes, timeout)
+                else:  # a tree still busy with a body: how long /healthz waits for it
+                    health = {"idle": [], "stuck_healthz_ms": await _one_health(base, timeout)}
             finally:
                 process.send_signal(signal.SIGTERM)
                 try:
@@ -216,7 +230,7 @@ def _ms(value: float) -> str:
 
 
 def report(
-    label: str, refusals: Sequence[Refusal], health: dict[str, list[float] | int]
+    label: str, refusals: Sequence[Refusal], health: dict[str, list[float] | int | float]
 ) -> list[Row]:
     rows: list[Row] = []
     for r in refusals:
@@ -231,6 +245,13 @@ def report(
                 verdict(ok) if target else "",
             )
         )
+    if "stuck_healthz_ms" in health:
+        waited = health["stuck_healthz_ms"]
+        assert isinstance(waited, float)
+        return [
+            *rows,
+            Row(f"{label}: one /healthz after the body it did not answer", _ms(waited), "", ""),
+        ]
     idle, loaded = health["idle"], health["loaded"]
     assert isinstance(idle, list) and isinstance(loaded, list)
     idle_p99, loaded_p99 = percentile(idle, 99), percentile(loaded, 99)
