@@ -215,8 +215,8 @@ async def _serve_app(kind: str, conn: Connection, api_url: str, workdir: Path) -
     logged = _quiet_logs()
     closers: list[Any] = []
     if kind == CHATOPS:
+        from app.assembly import assemble
         from bot.runtime import open_dependencies
-        from bot.serve import assemble
         from bot.settings import Settings
 
         config = workdir / "chatops.yaml"

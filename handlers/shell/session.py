@@ -13,7 +13,7 @@ from bot.chat import Actor, Button, ButtonAction, ButtonPress, Invocation, Messa
 from bot.service import ChatOpsService
 from handlers.dispatch import dispatch_command
 from handlers.grammar import GrammarError, check_length, parse_run_id, read_words, split_command
-from handlers.shell.chat import SURFACE, ShellChat
+from handlers.shell.output import SURFACE, ShellChat
 
 __all__ = ["CONSOLE_HELP", "ShellSession"]
 

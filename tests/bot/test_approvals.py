@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from bot.lifecycle import RunStatus, StepStatus
-from handlers.shell.chat import ShellMessage
+from handlers.shell.output import ShellMessage
 from handlers.shell.testing import ConsoleBot
 from tests.bot.approval_playbooks import CONFIG, PLAYBOOKS
 from tests.support.clock import FastClock

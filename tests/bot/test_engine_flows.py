@@ -247,7 +247,7 @@ async def test_killed_process_leaves_its_run_interrupted_not_running(
     console = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "app.cli",
         "shell",
         "--user",
         "alice",

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
-from bot.http import build_http_app
+from app.cli import app
+from bot.http_app import build_http_app
 from playbooks.catalog import BUILTIN_DIR
 from tests.playbooks.plugins import ECHO_PLUGIN, install_plugin
 from tests.support.console import BotFactory

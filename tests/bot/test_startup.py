@@ -29,7 +29,7 @@ _DRIVER = textwrap.dedent(
     atexit.register(lambda: print("imported:", report(), file=sys.stderr))
     atexit.register(lambda: print("collecting:", gc.isenabled(), file=sys.stderr))
     sys.argv = ["chatops", *sys.argv[2:]]
-    from bot.cli import main
+    from app.cli import main
     main()
     """
 )
@@ -58,7 +58,7 @@ def test_the_console_answers_without_optional_modules(tmp_path: Path, database: 
     env = _environ(tmp_path)
     if database == "at head":
         subprocess.run(
-            [sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, cwd=ROOT, check=True
+            [sys.executable, "-m", "app.cli", "db", "upgrade"], env=env, cwd=ROOT, check=True
         )
     done = subprocess.run(
         [sys.executable, "-c", _DRIVER, ",".join(NEVER_AT_START), "shell", "--user", "alice"],

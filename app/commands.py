@@ -1,7 +1,6 @@
-"""The ``chatops`` commands (typer); :mod:`bot.cli` is the entry point that runs them.
+"""The ``chatops`` commands (typer); :mod:`app.cli` is the entry point that runs them.
 
-The one place that knows every surface: each is imported only when it is used or
-configured, so start-up stays fast.
+Each command imports what it uses when it runs, so start-up stays fast.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import typer
 from playbooks.errors import ChatOpsError
 
 # Only what typer needs to read the command line is imported here; every command imports
-# its own modules, after bot.startup.begin() has set start-up up (see bot.cli.main).
+# its own modules, after bot.startup.begin() has set start-up up (see app.cli.main).
 if TYPE_CHECKING:
     from bot.runtime import Dependencies
     from bot.settings import Settings
@@ -122,23 +121,37 @@ def shell(
 
 
 async def _shell(user: str, channel: str) -> None:
+    from app.surfaces import configured_surfaces
     from bot.service import ChatOpsService
     from bot.startup import imports_done, settle
-    from handlers.shell.chat import ShellChat
     from handlers.shell.console import run_console
+    from handlers.shell.output import ShellChat
     from handlers.shell.session import ShellSession
 
     imports_done()
-    deps = await _open(_settings())
+    settings = _settings()
+    deps = await _open(settings)
     service = ChatOpsService(deps)
     chat = ShellChat(lambda line: print(line, flush=True))
     service.attach(chat)
-    await service.start()
-    settle()
     try:
+        # The surfaces the console runs too (the scheduler): they post to the console.
+        surfaces = configured_surfaces(service, settings, console=True)
+    except ChatOpsError as exc:
+        await deps.close()
+        _fail(exc.reason)
+    try:
+        for surface in surfaces:
+            await surface.open()
+        await service.start()
+        for surface in surfaces:
+            await surface.start()
+        settle()
         await run_console(ShellSession(service, chat, user=user, channel=channel))
     finally:
         await service.shutdown()
+        for surface in reversed(surfaces):
+            await surface.close()
         await deps.close()
 
 
@@ -152,7 +165,7 @@ def run() -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    from bot.serve import serve
+    from app.assembly import serve
     from bot.startup import imports_done
 
     imports_done()  # serve() settles once the service is up
