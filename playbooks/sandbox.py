@@ -42,8 +42,10 @@ __all__ = [
     "reveal",
 ]
 
-# Unicode noncharacters, reserved for a program's internal use: they bracket a placeholder.
+# Unicode noncharacters, reserved for a program's internal use: they bracket a placeholder,
+# which is a render's random nonce and the index of the secret placed.
 _OPEN, _CLOSE = "\ufdd0", "\ufdd1"
+_PLACEHOLDER = re.compile(f"{_OPEN}([0-9a-f]{{16}})([0-9]+){_CLOSE}")
 
 
 def misuse_reason(name: str, how: str) -> str:
@@ -130,22 +132,23 @@ class Placements:
     """The secrets placed while one string renders, and the placeholders standing for them."""
 
     def __init__(self) -> None:
-        # Random per render, so that text a user typed cannot pass for a placeholder.
-        self.nonce = random_tokens.token_hex(8)
         self.secrets: list[Secret] = []
-        self._placeholder = re.compile(re.escape(f"{_OPEN}{self.nonce}") + f"(\\d+){_CLOSE}")
+        self._nonce = ""
 
     def place(self, secret: Secret) -> str:
+        if not self._nonce:
+            # Random per render, so that text a user typed cannot pass for a placeholder.
+            self._nonce = random_tokens.token_hex(8)
         self.secrets.append(secret)
-        return f"{_OPEN}{self.nonce}{len(self.secrets) - 1}{_CLOSE}"
+        return f"{_OPEN}{self._nonce}{len(self.secrets) - 1}{_CLOSE}"
 
     def holds_placeholder(self, text: str) -> bool:
-        return self.nonce in text
+        return bool(self._nonce) and self._nonce in text
 
     def names_in(self, text: str) -> tuple[str, ...]:
         """The names of the secrets whose placeholders ``text`` holds (all placed, if it holds
         none whole: a broken placeholder no longer says which it was)."""
-        found = [self.secrets[int(m[1])].name for m in self._placeholder.finditer(text)]
+        found = [self.secrets[int(m[2])].name for m in self._ours(text)]
         return tuple(dict.fromkeys(found or [s.name for s in self.secrets]))
 
     def fill(self, text: str) -> str:
@@ -153,10 +156,15 @@ class Placements:
         the template broke one."""
         if not self.secrets:
             return text
-        rest = self._placeholder.sub("", text)
-        if self.nonce in rest or _OPEN in rest or _CLOSE in rest:
+        rest = _PLACEHOLDER.sub(lambda m: "" if m[1] == self._nonce else m[0], text)
+        if self._nonce in rest or _OPEN in rest or _CLOSE in rest:
             raise SecretMisuse(self.names_in(""), "was taken apart by the template")
-        return self._placeholder.sub(lambda m: reveal(self.secrets[int(m[1])]), text)
+        return _PLACEHOLDER.sub(
+            lambda m: reveal(self.secrets[int(m[2])]) if m[1] == self._nonce else m[0], text
+        )
+
+    def _ours(self, text: str) -> list[re.Match[str]]:
+        return [m for m in _PLACEHOLDER.finditer(text) if m[1] == self._nonce]
 
 
 _PLACEMENTS: ContextVar[Placements | None] = ContextVar("placements", default=None)
