@@ -169,8 +169,9 @@ def _watch_gc() -> list[tuple[int, float]]:
 def _quiet_logs() -> list[str]:
     """WARNING and above only; returns a list that collects what was logged."""
     from bot.logs import configure_logging
+    from playbooks.secrets import Redactor
 
-    configure_logging(level="WARNING", json=True, redact=str)
+    configure_logging(level="WARNING", json=True, redact=Redactor())
     logged: list[str] = []
 
     class Collect(logging.Handler):

@@ -3,7 +3,8 @@
 Templates compile in the engine's own sandbox (:func:`playbooks.templating.template_sandbox`),
 so an unknown filter or test is found here as a run would find it. A template may read only
 the top-level names it will be given, ``params.X`` only for a declared param, and ``steps.X``
-only for a step that has run by then.
+only for a step that has run by then. It may place a secret whole and do nothing else with it
+(:mod:`~playbooks.lint.secret_use`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 
 from playbooks.actions.registry import ActionRegistry
 from playbooks.lint.checked_file import CheckedFile
+from playbooks.lint.secret_use import secret_problems
 from playbooks.templating import has_template, template_sandbox
 from playbooks.yamlsource import Loc
 
@@ -135,6 +137,9 @@ class _TemplateCheck:
             return
         if scope is not None:
             for problem in self.name_problems(tree, undeclared, scope):
+                self.checked.error(loc, problem)
+        if scope is None or "secrets" in scope.names:
+            for problem in secret_problems(tree, condition=expression):
                 self.checked.error(loc, problem)
 
     def name_problems(self, tree: nodes.Template, undeclared: set[str], scope: _Scope) -> list[str]:
