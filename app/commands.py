@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bot.settings import Settings
     from playbooks.actions.registry import ActionRegistry
     from playbooks.catalog import Catalog
+    from playbooks.secrets import Redactor
 
 __all__ = ["app"]
 
@@ -101,11 +102,17 @@ def _first_line(exc: BaseException) -> str:
     return re.sub(r"^\([\w.]+\) ", "", text)
 
 
+_REDACTOR: list[Redactor] = []  # the process's one redactor, once logging is set up
+
+
 def _logging(level: str, *, json: bool) -> None:
+    """Log lines redacted by the process's one redactor, which the service also uses: a
+    secret it learns while running (``secrets.NAME``) is redacted from logs too."""
     from bot.logs import configure_logging
     from playbooks.secrets import Redactor
 
-    configure_logging(level=level, json=json, redact=Redactor.from_environ())
+    _REDACTOR[:] = [Redactor.from_environ()]
+    configure_logging(level=level, json=json, redact=_REDACTOR[0])
 
 
 @app.command()
@@ -182,7 +189,7 @@ async def _open(settings: Settings) -> Dependencies:
     from bot.runtime import open_dependencies
 
     try:
-        return await open_dependencies(settings)
+        return await open_dependencies(settings, redactor=_REDACTOR[0] if _REDACTOR else None)
     except ChatOpsError as exc:
         _fail(exc.reason)
     except Exception as exc:

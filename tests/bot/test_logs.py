@@ -87,3 +87,26 @@ def test_secrets_inside_lists_and_mappings_are_redacted_and_cut(logged: Logged) 
     assert line["params"]["auth"] == ["***", 3, None]
     assert len(line["params"]["index_name"]) < FIELD_LIMIT + 50
     assert SECRET not in json.dumps(line)
+
+
+async def test_a_secret_a_step_reads_later_is_redacted_from_log_lines_too(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    from bot.runtime import open_dependencies
+    from bot.settings import Settings
+    from playbooks.templating import SecretsView
+
+    shared = Redactor()
+    configure_logging(level="INFO", json=True, redact=shared)
+    try:
+        settings = Settings(DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/chatops.db")
+        deps = await open_dependencies(settings, environ={"PLAIN": SECRET}, redactor=shared)
+        try:
+            # A step places `secrets.PLAIN`: the process's one redactor learns it.
+            SecretsView(deps.environ, deps.redactor.add)["PLAIN"]
+            structlog.get_logger("test").info("step_said", text=f"it was {SECRET}")
+        finally:
+            await deps.close()
+        assert SECRET not in capsys.readouterr().err
+    finally:
+        configure_logging(level="INFO", json=False, redact=Redactor())
