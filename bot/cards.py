@@ -147,10 +147,19 @@ def _plan_line(
     if planned.condition:
         text += f" (only if {planned.condition.strip('{} ')})"
     if record and record.status in (StepStatus.SUCCEEDED, StepStatus.FAILED) and record.summary:
-        text += f" → {record.summary}"
+        text += f" → {_outcome(record.summary, planned.text)}"
     if planned.problem and not record:
         text += " ⚠️"  # the problem itself is in the card's notes
     return text
+
+
+def _outcome(summary: str, planned: str) -> str:
+    """What a step's summary adds to its plan line: a summary that repeats what the plan
+    already says (``POST …/before → 200`` under ``POST …/before``) shows only its outcome."""
+    said, arrow, outcome = summary.rpartition(" → ")
+    if arrow and said.strip() and said.strip() in planned:
+        return outcome
+    return summary
 
 
 def _status_line(run: RunRecord, plan: Plan, steps: Sequence[StepRecord]) -> str:
@@ -161,10 +170,7 @@ def _status_line(run: RunRecord, plan: Plan, steps: Sequence[StepRecord]) -> str
         waiting = next(s for s in steps if s.status is StepStatus.WAITING)
         return f"Paused: step `{waiting.step_id}` waits for approval"
     if status is RunStatus.RUNNING:
-        done = sum(1 for s in steps if s.phase == "main" and s.status is not StepStatus.RUNNING)
-        running = next((s.step_id for s in steps if s.status is StepStatus.RUNNING), None)
-        current = f": `{running}`" if running else ""
-        return f"Running step {min(done + 1, len(plan.steps))} of {len(plan.steps)}{current}"
+        return _progress_line(plan, steps)
     took = ""
     if run.started_at and run.finished_at:
         took = f" in {format_duration((run.finished_at - run.started_at).total_seconds())}"
@@ -177,6 +183,36 @@ def _status_line(run: RunRecord, plan: Plan, steps: Sequence[StepRecord]) -> str
         RunStatus.EXPIRED: "Expired before it was approved",
         RunStatus.INTERRUPTED: "Interrupted: the process running it stopped. Resume or Abort?",
     }[status]
+
+
+def _progress_line(plan: Plan, steps: Sequence[StepRecord]) -> str:
+    """Which step a running run is at: the one running (a resumed run re-runs the step that
+    stopped it, so its own place in the plan, not a count of steps seen), or, once a step
+    failed, which rollback step undoes it, numbered in the order rollback runs them."""
+    running = next((s for s in steps if s.status is StepStatus.RUNNING), None)
+    rolling_back = any(s.phase == "rollback" for s in steps)
+    if rolling_back and plan.rollback:
+        total = len(plan.rollback)
+        if running is not None and running.phase == "rollback":
+            index = total - running.position  # bottom-up: the last one defined runs first
+            return f"Rolling back {index} of {total}: `{running.step_id}`"
+        done = sum(1 for s in steps if s.phase == "rollback")
+        return f"Rolling back {min(done + 1, total)} of {total}"
+    total = len(plan.steps)
+    if running is not None:
+        return f"Running step {running.position + 1} of {total}: `{running.step_id}`"
+    # Between two steps: the first one not done yet is next (a resumed run runs again the
+    # step that stopped it; one that failed and let the run go on is done).
+    records = {s.step_id: s for s in steps if s.phase == "main"}
+    for index, step in enumerate(plan.playbook.steps, 1):
+        record = records.get(step.id)
+        done = record is not None and (
+            record.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+            or (record.status is StepStatus.FAILED and step.continue_on_failure)
+        )
+        if not done:
+            return f"Running step {index} of {total}: `{step.id}`"
+    return f"Running step {total} of {total}"
 
 
 def _buttons(run: RunRecord, plan: Plan) -> list[Button]:

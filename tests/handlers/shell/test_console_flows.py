@@ -125,7 +125,7 @@ async def test_unreachable_target_fails_the_run_with_the_reason(
     # The card went from running straight to failed: no second "Running step 1 of 1".
     edits = [line for line in bot.lines if line.startswith("↻")]
     assert [line.split(": ", 1)[1] for line in edits] == [
-        "🔵 Running step 1 of 1",
+        "🔵 Running step 1 of 1: `clear`",
         "❌ Failed in 3s",
     ]
 
