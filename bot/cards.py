@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from bot.chat import Button, ButtonAction, Card, CardField
@@ -13,7 +14,14 @@ from bot.policy import approval_state
 from playbooks.durations import format_duration
 from playbooks.plan import Plan, PlannedStep
 
-__all__ = ["STATUS_EMOJI", "STEP_MARK", "command_params", "format_params", "render_run_card"]
+__all__ = [
+    "STATUS_EMOJI",
+    "STEP_MARK",
+    "command_params",
+    "format_expiry",
+    "format_params",
+    "render_run_card",
+]
 
 STATUS_EMOJI = {
     RunStatus.PENDING: "🟡",
@@ -35,6 +43,18 @@ STEP_MARK = {
     StepStatus.WAITING: "⏸️",
 }
 _NOT_STARTED = "▫️"
+
+
+SECONDS_SHOWN_UNDER = 180.0
+"""A window shorter than this (seconds) has its end shown to the second: "expires 07:15"
+for a 20-second window opened at 07:14:41 would say less than the window itself."""
+
+
+def format_expiry(expires_at: datetime, window: float) -> str:
+    """When a window of ``window`` seconds closes, as people read it: ``07:45 UTC``, or
+    ``07:15:01 UTC`` for a short one."""
+    shown = f"{expires_at:%H:%M:%S}" if window < SECONDS_SHOWN_UNDER else f"{expires_at:%H:%M}"
+    return f"{shown} UTC"
 
 
 def format_params(params: dict[str, Any]) -> str:
@@ -116,7 +136,8 @@ def _approval_line(
         state = approval_state(policy, [d for d in decisions if not d.step_id])
         line = state.describe(policy)
         if run.status is RunStatus.PENDING and run.expires_at is not None:
-            line += f"; expires {run.expires_at:%H:%M} UTC"
+            window = (run.expires_at - run.created_at).total_seconds()
+            line += f"; expires {format_expiry(run.expires_at, window)}"
         parts.append(line)
     records = {s.step_id: s for s in steps if s.phase == "main"}
     for step in plan.playbook.steps:
@@ -130,7 +151,7 @@ def _approval_line(
         state = approval_state(step.approval, gate_decisions)
         line = f"step `{step.id}`: {state.describe(step.approval)}"
         if expires_at is not None:
-            line += f"; expires {expires_at:%H:%M} UTC"
+            line += f"; expires {format_expiry(expires_at, step.approval.expires_after)}"
         parts.append(line)
     if not parts:
         return f"not required; {run.requester_display} presses Run after reviewing the plan"

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import structlog
 
-from bot.cards import STATUS_EMOJI, STEP_MARK, format_params, render_run_card
+from bot.cards import STATUS_EMOJI, STEP_MARK, format_expiry, format_params, render_run_card
 from bot.chat import Button, ButtonAction, Card, Chat, MessageRef, Place
 from bot.db.records import ApprovalRecord, RunRecord, StepRecord
 from bot.lifecycle import TERMINAL, RunStatus, StepStatus
@@ -186,9 +186,17 @@ class Progress:
         reminder: bool = False,
     ) -> None:
         """Ask the approvers in the run's thread, mentioning them so they are notified."""
+        if not reminder:
+            wait = "step" if step_id else "run"
+            self.deps.metrics.approvals_requested.labels(run.playbook, wait).inc()
         root = await self.root(run)
         chat = self.chat(root.surface)
         identities = approver_identities(policy, root.surface, self.deps.config)
+        if not policy.allow_self_approval:
+            # Mention only those who can decide: not the requester (a group they are in
+            # still notifies them; Slack cannot mention a group but one member).
+            requester = root.requested_by.removeprefix(f"{root.surface}:")
+            identities = [i for i in identities if i != requester]
         roles = ", ".join(policy.approvers) or "anyone allowed"
         who = " ".join(chat.mention(i) for i in identities) if identities else f"({roles})"
         what = f"step `{step_id}` of run #{run.id}" if step_id else f"run #{run.id}"
@@ -197,7 +205,7 @@ class Progress:
             f"{lead} {what} (`{run.playbook}`, {format_params(run.params)}), requested by "
             f"{run.requester_display}. {who}: {policy.min_approvals} approval"
             f"{'s' if policy.min_approvals > 1 else ''} from {roles} needed; "
-            f"expires {expires_at:%H:%M} UTC."
+            f"expires {format_expiry(expires_at, policy.expires_after)}."
         )
         if not identities and policy.approvers:
             text += f" ⚠️ Nobody on {root.surface} holds {roles}: check `roles` in the config."
@@ -217,10 +225,14 @@ class Progress:
 
         await self.thread(root, text, buttons, posted=posted)
 
-    async def approval_closed(self, run: RunRecord, outcome: str, step_id: str | None) -> None:
+    async def approval_closed(
+        self, run: RunRecord, outcome: str, step_id: str | None, *, expired: bool = False
+    ) -> None:
         """A wait for decisions is over: every request posted for it (the first, reminders)
         is edited to end with ``outcome``, its buttons gone. ``step_id`` names the wait (a
         step gate, or ``""`` for the run's own); None, every wait of the run (it stopped)."""
+        if expired and step_id:
+            self.deps.metrics.approvals_expired.labels(run.playbook, "step").inc()
         playbook = self.catalog.get(run.playbook) if run.playbook in self.catalog else None
         if playbook is not None and not _asks_approval(playbook):
             return  # nothing was ever asked: spare the store a write

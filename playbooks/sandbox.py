@@ -192,7 +192,11 @@ def _refuse_secret(value: Any, how: str) -> None:
 
 
 def _finalize(value: Any) -> Any:
-    """What ``{{ … }}`` outputs: a secret becomes the placeholder :func:`placing` fills in."""
+    """What ``{{ … }}`` outputs: a secret becomes the placeholder :func:`placing` fills in,
+    and a boolean is spelled as YAML, JSON and URLs spell it (``true``, not Python's
+    ``True``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if not isinstance(value, Secret):
         return value
     placements = _PLACEMENTS.get()
