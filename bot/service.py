@@ -34,6 +34,7 @@ from bot.lifecycle import RunStatus
 from bot.liveness import OwnerId, is_orphaned
 from bot.lookups import no_such_run, not_now, require_run
 from bot.observer import safely
+from bot.plans import Plans
 from bot.policy import may_cancel, may_resume, may_run, may_start
 from bot.progress import Progress
 from bot.replies import (
@@ -68,7 +69,8 @@ class ChatOpsService:
         self.catalog = deps.catalog
         self.owner = OwnerId.for_this_process()
         self.chats: dict[str, Chat] = {}
-        self.progress = Progress(deps, self.chats, owner=str(self.owner))
+        self.plans = Plans(deps.registry, deps.catalog, deps.environ)
+        self.progress = Progress(deps, self.chats, self.plans, owner=str(self.owner))
         self.executor = Executor(
             store=deps.store,
             catalog=deps.catalog,
@@ -250,7 +252,7 @@ class ChatOpsService:
             case Help(playbook=str(name)):
                 playbook = self.catalog.get(name)
                 try:
-                    plan: Plan | None = self.progress.plan(playbook, {})
+                    plan: Plan | None = self.plans.build(playbook, {})
                 except ParamError:
                     plan = None  # required params have no defaults to estimate with
                 await self._private(inv, format_help(playbook, plan))
@@ -282,7 +284,7 @@ class ChatOpsService:
         if refusal is not None:
             raise ChatOpsError(refusal)
         try:
-            plan = self.progress.plan(playbook, command.params)
+            plan = self.plans.build(playbook, command.params)
         except ParamError as exc:
             raise ParamError(
                 f"Can't start `{playbook.name}`: {exc.reason}. "
@@ -307,7 +309,7 @@ class ChatOpsService:
             needs_approval=plan.needs_approval,
             expires_at=expiry_for(playbook, plan, self.deps.clock.now()),
         )
-        self.progress.remember_plan(run.id, plan)
+        self.plans.remember(run.id, plan)
         try:
             card = await self.progress.chat(inv.place.surface).post_card(
                 inv.place, render_run_card(run, plan, [])
