@@ -8,7 +8,7 @@ from bot.cards import STATUS_EMOJI, STEP_MARK, command_params, format_params
 from bot.db.records import ApprovalRecord, AuditRecord, RunRecord, StepRecord
 from playbooks.durations import format_duration
 from playbooks.model import ParamSpec, Playbook
-from playbooks.plan import Plan
+from playbooks.plan import Plan, format_estimate
 
 __all__ = [
     "format_catalog",
@@ -52,8 +52,12 @@ def format_help(playbook: Playbook, plan: Plan | None) -> str:
     if playbook.description:
         lines.append(playbook.description.strip())
     lines.append(f"Risk: {playbook.risk.value}")
+    if playbook.use_when:
+        lines.append("Use when: " + "; ".join(playbook.use_when))
     if plan is not None:
         lines.append(f"Estimate with defaults: {_estimate(plan)}")
+        if plan.changes:
+            lines.append("Changes with defaults: " + "; ".join(plan.changes))
     if playbook.allowed:
         lines.append(f"Who may start it: {', '.join(playbook.allowed)}")
     if playbook.approval:
@@ -103,12 +107,7 @@ def _example(spec: ParamSpec) -> str:
 
 
 def _estimate(plan: Plan) -> str:
-    cost = plan.estimate.cost_usd
-    return (
-        f"~{format_duration(plan.estimate.seconds)} · ${cost:,.2f}"
-        if cost
-        else (f"~{format_duration(plan.estimate.seconds)} · $0")
-    )
+    return format_estimate(plan.estimate)
 
 
 def format_plan(plan: Plan) -> str:
@@ -122,10 +121,18 @@ def format_plan(plan: Plan) -> str:
     ]
     for index, step in enumerate(plan.steps, 1):
         condition = f" (only if {step.condition.strip('{} ')})" if step.condition else ""
-        lines.append(f"{index}. `{step.id}` {step.text}{condition}")
+        gated = " 🔐 asks for approval first" if step.gated and not step.skipped else ""
+        skipped = " (skipped with these params)" if step.skipped else ""
+        lines.append(f"{index}. `{step.id}` {step.text}{gated}{condition}{skipped}")
+    if plan.changes:
+        lines.append("Changes:")
+        lines += [f"• {change}" for change in plan.changes]
     if plan.rollback:
         lines.append("If a step fails, roll back:")
-        lines += [f"↩ `{s.id}` {s.text}" for s in reversed(plan.rollback)]
+        lines += [
+            f"↩ `{s.id}` {s.text}" + (" (skipped with these params)" if s.skipped else "")
+            for s in reversed(plan.rollback)
+        ]
     lines += [f"⚠️ {problem}" for problem in plan.problems]
     lines.append(f"Start it: `/playbook {playbook.name} {command_params(dict(plan.params))}`")
     return "\n".join(lines)
