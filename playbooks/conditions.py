@@ -15,21 +15,27 @@ from jinja2 import TemplateSyntaxError, meta
 
 from playbooks.templating import evaluate_condition, has_template, template_sandbox
 
-__all__ = ["decided_by_params", "reads_only_params"]
+__all__ = ["decided_by_params", "names_read", "reads_only_params"]
 
 
 @functools.lru_cache(maxsize=2048)
+def names_read(text: str, *, expression: bool = False) -> frozenset[str] | None:
+    """The top-level names a template reads (``params``, ``steps`` …); None if it does not
+    compile. With ``expression``, a bare ``expr`` counts as ``{{ expr }}``."""
+    source = "{{ " + text + " }}" if expression and not has_template(text) else text
+    try:
+        return frozenset(meta.find_undeclared_variables(template_sandbox().parse(source)))
+    except TemplateSyntaxError:
+        return None
+
+
 def reads_only_params(condition: str) -> bool:
     """Whether ``condition`` (``{{ expr }}`` or a bare ``expr``) reads no name but ``params``.
 
     A condition that does not compile is not decided here: running it reports the error.
     """
-    source = condition if has_template(condition) else "{{ " + condition + " }}"
-    try:
-        names = meta.find_undeclared_variables(template_sandbox().parse(source))
-    except TemplateSyntaxError:
-        return False
-    return names <= {"params"}
+    names = names_read(condition, expression=True)
+    return names is not None and names <= {"params"}
 
 
 def decided_by_params(condition: str | None, params: Mapping[str, Any]) -> bool | None:

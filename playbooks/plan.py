@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from playbooks.actions.registry import ActionRegistry
-from playbooks.conditions import decided_by_params
+from playbooks.conditions import decided_by_params, names_read
 from playbooks.durations import format_duration, parse_duration
 from playbooks.errors import ParamError, PlaybookError, TemplateError
 from playbooks.model import ApprovalPolicy, Playbook, Step
@@ -23,6 +23,7 @@ from playbooks.templating import (
     SecretsView,
     UndecidedInDryRun,
     evaluate_condition,
+    has_template,
     render_value,
 )
 
@@ -198,7 +199,11 @@ def _plan_line(
             # Branches on an earlier step's result: show this argument as written.
             rendered[key] = value
         except TemplateError as exc:
-            return PlannedStep(step.id, step.name or step.action, condition, exc.reason)
+            if not _reads_run_results(value):
+                return PlannedStep(step.id, step.name or step.action, condition, exc.reason)
+            # Computes with an earlier step's result (`steps.a.value - 1`), which a dry run
+            # only has a stand-in for: show this argument as written.
+            rendered[key] = value
     lazy = {k: _shown(v, variables) for k, v in step.with_.items() if k in action.lazy_args}
     try:
         text = action.plan(action.parse({**rendered, **lazy}))
@@ -285,6 +290,18 @@ def _declared_estimate(playbook: Playbook, variables: Mapping[str, Any]) -> Esti
     count = len(items)
     rate = Rate(declared.unit_name, count, seconds, cost_usd)
     return Estimate(seconds * count, cost_usd * count, rate)
+
+
+def _reads_run_results(value: Any) -> bool:
+    """Whether a template in ``value`` reads what only a run knows (``steps``, ``run``)."""
+    if isinstance(value, dict):
+        return any(_reads_run_results(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_reads_run_results(item) for item in value)
+    if not has_template(value):
+        return False
+    names = names_read(value)
+    return names is not None and bool(names & {"steps", "run"})
 
 
 def _shown(value: Any, variables: Mapping[str, Any]) -> Any:

@@ -16,7 +16,7 @@ from playbooks.lint import ConfigNames, lint_playbook
 KNOWN_ACTIONS = "http, notify, playbook, poll, prometheus, shell, sql, wait"
 # What a config needs for every built-in playbook to work (README's Configuration says so).
 CATALOG_CONNECTIONS = ["app"]
-CATALOG_CHANNELS: list[str] = []
+CATALOG_CHANNELS = ["security"]
 STEP_NAMES = "params, steps, env, secrets, run"
 
 
@@ -507,7 +507,12 @@ def test_a_replaced_playbook_no_longer_warns(tmp_path: Path, registry: ActionReg
         """,
     )
 
-    found = Catalog.scan([tmp_path], registry, names=ConfigNames(source="built-in defaults"))
+    names = ConfigNames(source="built-in defaults")
+    before = Catalog.scan([], registry, names=names)
+    found = Catalog.scan([tmp_path], registry, names=names)
 
+    latency = str(BUILTIN_DIR / "latency-spike.yaml")
+    assert any(w.path == latency for w in before.warnings)
     assert found.problems == []
-    assert found.warnings == []
+    assert [w for w in found.warnings if w.path == latency] == []
+    assert len(found.warnings) == len([w for w in before.warnings if w.path != latency])

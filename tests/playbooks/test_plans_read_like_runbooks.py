@@ -225,6 +225,31 @@ def test_a_message_branching_on_an_earlier_result_does_not_break_the_estimate(
     assert plan.problems == []
 
 
+def test_an_argument_computed_from_an_earlier_result_is_shown_as_written(
+    registry: ActionRegistry,
+) -> None:
+    playbook = parsed(
+        registry,
+        """
+        name: compare
+        steps:
+          - id: now
+            action: http
+            with: {url: "{{ env.API_URL }}/metrics"}
+          - id: tell
+            action: notify
+            with: {message: "{{ (steps.now.value.mape * 100) | round(1) }}% off"}
+        """,
+    )
+
+    plan = build_plan(playbook, {}, registry, {}, ENVIRON)
+
+    assert plan.problems == []
+    assert plan.steps[1].text == (
+        "post in the run's thread: “{{ (steps.now.value.mape * 100) | round(1) }}% off”"
+    )
+
+
 def test_a_broken_change_line_is_a_plan_problem_not_a_crash(registry: ActionRegistry) -> None:
     playbook = parsed(
         registry,

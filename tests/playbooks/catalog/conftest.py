@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from handlers.shell.testing import ConsoleBot
 from tests.playbooks.catalog.commands import StubCommands
@@ -105,3 +108,17 @@ async def dry_run(bot: ConsoleBot, command: str, *, user: str = "alice") -> str:
 def requested(stub_server: StubServer) -> list[str]:
     """``METHOD /path`` of every request the stub server received, in order."""
     return [f"{r.method} {r.path}" for r in stub_server.requests]
+
+
+def execute_sql(url: str, *statements: str) -> list[Any]:
+    """Run ``statements`` on the database at ``url`` (a test's own schema); the last one's
+    rows, if it returns any."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            result = None
+            for statement in statements:
+                result = conn.execute(text(statement))
+            return list(result) if result is not None and result.returns_rows else []
+    finally:
+        engine.dispose()
