@@ -684,10 +684,10 @@ def test_an_unrelated_name_suggests_nothing(registry: ActionRegistry) -> None:
     catalog = Catalog.load([], registry)
 
     with pytest.raises(UnknownPlaybookError) as caught:
-        catalog.get("deploy")
+        catalog.get("xyzzy")
 
-    assert caught.value.reason == "Unknown playbook `deploy`. Try `/playbook list`."
-    assert "deploy" not in catalog
+    assert caught.value.reason == "Unknown playbook `xyzzy`. Try `/playbook list`."
+    assert "xyzzy" not in catalog
     assert isinstance(catalog.get("latency-spike"), Playbook)
 
 

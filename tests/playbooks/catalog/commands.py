@@ -22,7 +22,7 @@ __all__ = ["Call", "StubCommands"]
 
 _SCRIPT = """#!{python}
 import json, os, sys
-folder = os.path.dirname(os.path.abspath(__file__))
+folder = {folder!r}
 name = os.path.basename(sys.argv[0])
 args = sys.argv[1:]
 with open(os.path.join(folder, "calls.jsonl"), "a") as log:
@@ -61,10 +61,15 @@ class StubCommands:
         self._save_rules()
 
     def add(self, *names: str) -> None:
+        """Stub commands found on PATH (``dbt``, ``kubectl`` …)."""
         for name in names:
-            path = self.folder / name
-            path.write_text(_SCRIPT.format(python=sys.executable))
-            path.chmod(0o755)
+            self.add_script(self.folder / name)
+
+    def add_script(self, path: Path) -> None:
+        """A stub at ``path``, for a step that runs a script by its path (``./check.sh``);
+        its calls are recorded with the others, under the script's file name."""
+        path.write_text(_SCRIPT.format(python=sys.executable, folder=str(self.folder)))
+        path.chmod(0o755)
 
     def answer(self, name: str, prefix: list[str], *, output: str, exit_code: int = 0) -> None:
         """Calls of ``name`` whose arguments start with ``prefix`` print ``output`` and exit
