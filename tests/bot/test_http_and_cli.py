@@ -22,6 +22,8 @@ CATALOG_CONFIG = """
 connections:
   app: {url_env: APP_DATABASE_URL}
 channels:
+  devops-alerts: {shell: devops-alerts}
+  executive-briefing: {shell: executive-briefing}
   security: {shell: security}
 """
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 __all__ = ["Call", "StubCommands"]
 
-_SCRIPT = """#!{python}
+_SCRIPT = """#!{python} -S
 import json, os, sys
 folder = {folder!r}
 name = os.path.basename(sys.argv[0])

@@ -7,17 +7,22 @@ stub server; commands (dbt, kubectl, gh, git …) are stub executables first on 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from bot.settings import normalize_database_url
 from handlers.shell.testing import ConsoleBot
 from tests.playbooks.catalog.commands import StubCommands
 from tests.support.console import BotFactory
+from tests.support.databases import POSTGRES_URL_ENV
 from tests.support.stub_server import StubServer
 
 # Who decides, where escalations go, which databases `sql` steps use; approvals polled fast.
@@ -122,3 +127,23 @@ def execute_sql(url: str, *statements: str) -> list[Any]:
             return list(result) if result is not None and result.returns_rows else []
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def own_database() -> Iterator[str]:
+    """A PostgreSQL database of this test's own (random name), dropped afterwards: for steps
+    that act on every session of their database, which the shared one must never see."""
+    base = os.environ.get(POSTGRES_URL_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_ENV}")
+    url = make_url(normalize_database_url(base))
+    name = f"chatops_catalog_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
