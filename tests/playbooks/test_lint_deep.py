@@ -16,7 +16,7 @@ from playbooks.lint import ConfigNames, lint_playbook
 KNOWN_ACTIONS = "http, notify, playbook, poll, prometheus, shell, sql, wait"
 # What a config needs for every built-in playbook to work (README's Configuration says so).
 CATALOG_CONNECTIONS = ["app"]
-CATALOG_CHANNELS = ["devops-alerts", "security"]
+CATALOG_CHANNELS = ["devops-alerts", "executive-briefing", "security"]
 STEP_NAMES = "params, steps, env, secrets, run"
 
 
