@@ -8,7 +8,7 @@ from bot.cards import STATUS_EMOJI, STEP_MARK, command_params, format_params
 from bot.db.records import ApprovalRecord, AuditRecord, RunRecord, StepRecord
 from playbooks.durations import format_duration
 from playbooks.model import ParamSpec, Playbook
-from playbooks.plan import Plan, format_estimate
+from playbooks.plan import Plan, format_estimate, format_rate
 
 __all__ = [
     "format_catalog",
@@ -54,6 +54,8 @@ def format_help(playbook: Playbook, plan: Plan | None) -> str:
     lines.append(f"Risk: {playbook.risk.value}")
     if playbook.use_when:
         lines.append("Use when: " + "; ".join(playbook.use_when))
+    if plan is None and (rate := format_rate(playbook.estimate)) is not None:
+        lines.append(f"Estimate: {rate}")
     if plan is not None:
         lines.append(f"Estimate with defaults: {_estimate(plan)}")
         if plan.changes:

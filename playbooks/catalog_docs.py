@@ -14,10 +14,10 @@ from typing import Any
 
 from playbooks.actions.registry import ActionRegistry
 from playbooks.durations import format_duration
-from playbooks.errors import ChatOpsError
+from playbooks.errors import ChatOpsError, ParamError
 from playbooks.model import ApprovalPolicy, ParamSpec, ParamType, Playbook, Step
-from playbooks.params import resolve_params
-from playbooks.plan import estimate_playbook, format_estimate
+from playbooks.params import coerce_param
+from playbooks.plan import estimate_playbook, format_estimate, format_rate
 from playbooks.templating import has_template
 
 __all__ = ["Needs", "needs_of", "render_catalog_docs"]
@@ -202,12 +202,11 @@ def _estimate(
     playbook: Playbook, registry: ActionRegistry, playbooks: Mapping[str, Playbook]
 ) -> str:
     declared = playbook.estimate
-    if declared.per is not None:
-        unit = declared.unit_name
-        cost = f"${float(declared.cost_usd):,.2f}" if declared.cost_usd else "$0"
-        return f"{_figure(declared.duration)} per {unit} · {cost} per {unit}."
+    rate = format_rate(declared)
+    if rate is not None:
+        return f"{rate}."
     try:
-        params = resolve_params(playbook, _sample_params(playbook))
+        params = _sample_params(playbook)
         figure = format_estimate(
             estimate_playbook(playbook, params, registry, playbooks, {}, depth=0)
         )
@@ -230,13 +229,19 @@ def _estimate(
 
 
 def _sample_params(playbook: Playbook) -> dict[str, Any]:
-    """Defaults, and a stand-in for each required param (estimates seldom read them)."""
+    """Typed defaults, and a stand-in for each required param (estimates seldom read them,
+    so the stand-in need not pass the param's pattern)."""
     samples: dict[str, Any] = {}
     for name, spec in playbook.params.items():
         if spec.default is not None:
-            samples[name] = spec.default
+            try:
+                samples[name] = coerce_param(spec, spec.default)
+            except ValueError as exc:  # `chatops check` refuses it; say so rather than crash
+                raise ParamError(f"`{name}` default: {exc}") from exc
         elif spec.required:
             samples[name] = _stand_in(name, spec)
+        else:
+            samples[name] = None
     return samples
 
 
@@ -250,10 +255,6 @@ def _stand_in(name: str, spec: ParamSpec) -> Any:
     if spec.type is ParamType.BOOLEAN:
         return False
     return name
-
-
-def _figure(value: float | str) -> str:
-    return f"`{value}`" if isinstance(value, str) else format_duration(value)
 
 
 def _step(step: Step) -> str:

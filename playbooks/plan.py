@@ -16,6 +16,7 @@ from playbooks.conditions import decided_by_params, names_read
 from playbooks.durations import format_duration, parse_duration
 from playbooks.errors import ParamError, PlaybookError, TemplateError
 from playbooks.model import ApprovalPolicy, Playbook, Step
+from playbooks.model import Estimate as DeclaredEstimate
 from playbooks.params import resolve_params
 from playbooks.templating import (
     DeferredValue,
@@ -35,6 +36,7 @@ __all__ = [
     "approval_required",
     "build_plan",
     "format_estimate",
+    "format_rate",
     "plan_variables",
     "render_changes",
 ]
@@ -90,6 +92,17 @@ class Plan:
     problems: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     """What the run will change, in plain words (the playbook's ``changes``, rendered)."""
+
+
+def format_rate(declared: DeclaredEstimate) -> str | None:
+    """A per-item estimate as declared, before any items are known: ``5m per model · $0.05
+    per model``; None when the estimate is not per item (or its figures are templates)."""
+    if declared.per is None or has_template(declared.duration) or has_template(declared.cost_usd):
+        return None
+    unit = declared.unit_name
+    cost = float(declared.cost_usd)
+    money = f"${cost:,.2f} per {unit}" if cost else "$0"
+    return f"{format_duration(parse_duration(declared.duration))} per {unit} · {money}"
 
 
 def format_estimate(estimate: Estimate) -> str:
