@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -250,6 +251,34 @@ def playbooks_list() -> None:
         typer.echo(
             f"{playbook.name:<28} {playbook.risk.value:<6}{approval:<11} {playbook.display_title}"
         )
+
+
+@playbooks_app.command("docs")
+def playbooks_docs(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write it here instead of stdout")
+    ] = None,
+    builtin: Annotated[
+        bool, typer.Option("--builtin", help="only the built-in catalog (docs/catalog.md)")
+    ] = False,
+) -> None:
+    """The catalog as Markdown: every playbook's use, params, approval, estimate, rollback."""
+    from playbooks.catalog import Catalog
+    from playbooks.catalog_docs import render_catalog_docs
+
+    if builtin:
+        try:
+            catalog = Catalog.load([], _registry())
+        except ChatOpsError as exc:
+            _fail(exc.reason)
+    else:
+        catalog = _catalog()
+    text = render_catalog_docs(catalog, _registry())
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {output} ({len(catalog)} playbooks)")
 
 
 @app.command()

@@ -12,7 +12,7 @@ from bot.db.records import ApprovalRecord, RunRecord, StepRecord
 from bot.lifecycle import RunStatus, StepStatus
 from bot.policy import approval_state
 from playbooks.durations import format_duration
-from playbooks.plan import Plan, PlannedStep
+from playbooks.plan import Plan, PlannedStep, Rate
 
 __all__ = [
     "STATUS_EMOJI",
@@ -88,10 +88,13 @@ def render_run_card(
         CardField("Requested by", run.requester_display),
         CardField("Params", format_params(run.params)),
         CardField("Risk", playbook.risk.value),
-        CardField("Estimate", _estimate(run)),
+        CardField("Estimate", _estimate(run, plan.estimate.rate)),
         CardField("Approval", _approval_line(run, plan, steps, decisions)),
     ]
     lines = [_plan_line(i, s, by_id.get(("main", s.id))) for i, s in enumerate(plan.steps, 1)]
+    if plan.changes:
+        lines.append("Changes:")
+        lines += [f"• {change}" for change in plan.changes]
     if plan.rollback:
         lines.append("If a step fails, roll back:")
         lines += [
@@ -113,12 +116,16 @@ def render_run_card(
     )
 
 
-def _estimate(run: RunRecord) -> str:
+def _estimate(run: RunRecord, rate: Rate | None) -> str:
     text = f"~{format_duration(run.estimate_seconds)}"
+    if rate is not None and rate.seconds:
+        text += f" ({format_duration(rate.seconds)} per {rate.unit})"
     if run.estimate_cost_usd:
         text += f" · ${run.estimate_cost_usd:,.2f}"
     else:
         text += " · $0"
+    if rate is not None and rate.cost_usd:
+        text += f" (${rate.cost_usd:,.2f} per {rate.unit})"
     return text
 
 
@@ -161,8 +168,13 @@ def _approval_line(
 def _plan_line(
     index: int, planned: PlannedStep, record: StepRecord | None, *, prefix: str = ""
 ) -> str:
-    mark = STEP_MARK[record.status] if record else _NOT_STARTED
+    if record:
+        mark = STEP_MARK[record.status]
+    else:
+        mark = STEP_MARK[StepStatus.SKIPPED] if planned.skipped else _NOT_STARTED
     text = f"{mark} {prefix}{index}. `{planned.id}` {planned.text}"
+    if planned.skipped:
+        return text + " (skipped with these params)"
     if planned.gated:
         text += " 🔐 asks for approval first"
     if planned.condition:

@@ -8,7 +8,7 @@ from bot.cards import STATUS_EMOJI, STEP_MARK, command_params, format_params
 from bot.db.records import ApprovalRecord, AuditRecord, RunRecord, StepRecord
 from playbooks.durations import format_duration
 from playbooks.model import ParamSpec, ParamType, Playbook
-from playbooks.plan import Plan
+from playbooks.plan import Plan, format_estimate, format_rate
 
 __all__ = [
     "describe_condition",
@@ -51,8 +51,14 @@ def format_help(playbook: Playbook, plan: Plan | None) -> str:
     if playbook.description:
         lines.append(playbook.description.strip())
     lines.append(f"Risk: {playbook.risk.value}")
+    if playbook.use_when:
+        lines.append("Use when: " + "; ".join(playbook.use_when))
+    if plan is None and (rate := format_rate(playbook.estimate)) is not None:
+        lines.append(f"Estimate: {rate}")
     if plan is not None:
         lines.append(f"Estimate with defaults: {_estimate(plan)}")
+        if plan.changes:
+            lines.append("Changes with defaults: " + "; ".join(plan.changes))
     if playbook.allowed:
         lines.append(f"Who may start it: {', '.join(playbook.allowed)}")
     if playbook.approval:
@@ -133,12 +139,7 @@ def _example(spec: ParamSpec) -> str:
 
 
 def _estimate(plan: Plan) -> str:
-    cost = plan.estimate.cost_usd
-    return (
-        f"~{format_duration(plan.estimate.seconds)} · ${cost:,.2f}"
-        if cost
-        else (f"~{format_duration(plan.estimate.seconds)} · $0")
-    )
+    return format_estimate(plan.estimate)
 
 
 def format_plan(plan: Plan) -> str:
@@ -152,10 +153,18 @@ def format_plan(plan: Plan) -> str:
     ]
     for index, step in enumerate(plan.steps, 1):
         condition = f" (only if {step.condition.strip('{} ')})" if step.condition else ""
-        lines.append(f"{index}. `{step.id}` {step.text}{condition}")
+        gated = " 🔐 asks for approval first" if step.gated and not step.skipped else ""
+        skipped = " (skipped with these params)" if step.skipped else ""
+        lines.append(f"{index}. `{step.id}` {step.text}{gated}{condition}{skipped}")
+    if plan.changes:
+        lines.append("Changes:")
+        lines += [f"• {change}" for change in plan.changes]
     if plan.rollback:
         lines.append("If a step fails, roll back:")
-        lines += [f"↩ `{s.id}` {s.text}" for s in reversed(plan.rollback)]
+        lines += [
+            f"↩ `{s.id}` {s.text}" + (" (skipped with these params)" if s.skipped else "")
+            for s in reversed(plan.rollback)
+        ]
     lines += [f"⚠️ {problem}" for problem in plan.problems]
     typed = command_params(dict(plan.params))
     lines.append(f"Start it: `/playbook {playbook.name}{' ' + typed if typed else ''}`")

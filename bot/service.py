@@ -127,7 +127,9 @@ class ChatOpsService:
             )
             if stopped is not None:
                 await safely(self.progress.run_changed(stopped))
-            self._tasks[run_id].cancel()
+            task = self._tasks.get(run_id)  # it may have ended while we looked
+            if task is not None:
+                task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks.values()), timeout=grace)
         await self.progress.settle()

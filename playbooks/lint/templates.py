@@ -27,6 +27,7 @@ __all__ = ["check_templates"]
 _STEP_NAMES = ("params", "steps", "env", "secrets", "run")
 _ESTIMATE_NAMES = ("params", "env")
 _APPROVAL_NAMES = ("params",)
+_CHANGES_NAMES = ("params",)
 # `params.get(...)` is the mapping's method, never a parameter (the model forbids such names).
 _MAPPING_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))
 
@@ -67,6 +68,10 @@ class _TemplateCheck:
             estimate = data.get("estimate")
             if isinstance(estimate, dict) and isinstance(estimate.get(key), str):
                 self.template(("estimate", key), estimate[key], _Scope(_ESTIMATE_NAMES, params))
+        changes = data.get("changes")
+        for index, line in enumerate(changes if isinstance(changes, list) else []):
+            if isinstance(line, str):
+                self.template(("changes", index), line, _Scope(_CHANGES_NAMES, params))
         approval = data.get("approval")
         if isinstance(approval, dict) and isinstance(approval.get("required"), str):
             scope = _Scope(_APPROVAL_NAMES, params)

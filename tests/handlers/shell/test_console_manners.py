@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.lifecycle import RunStatus
 from tests.support.console import BotFactory
-from tests.support.stub_server import StubServer
+from tests.support.stub_server import StubResponse, StubServer
 
 SLOW = """
 name: slow-change
@@ -15,9 +15,6 @@ steps:
   - id: before
     action: http
     with: {method: POST, url: "{{ env.API_URL }}/before"}
-  - id: pause
-    action: wait
-    with: {duration: 30m}
   - id: after
     action: http
     with: {method: POST, url: "{{ env.API_URL }}/after"}
@@ -28,7 +25,7 @@ async def test_pressing_run_on_a_risky_playbook_asks_to_confirm_first(
     make_bot: BotFactory, stub_server: StubServer
 ) -> None:
     stub_server.route("POST", "/before", json={})
-    stub_server.route("POST", "/after", json={})
+    stub_server.route_sequence("POST", "/after", [StubResponse(json={}, delay=10.0)])
     bot = await make_bot(playbooks={"slow-change": SLOW})
     await bot.send("/playbook slow-change", user="alice")
     said = await bot.send(":press Run 1", user="alice")
@@ -54,10 +51,11 @@ async def test_abort_asks_to_confirm_and_someone_else_cannot_confirm_it(
     make_bot: BotFactory, stub_server: StubServer
 ) -> None:
     stub_server.route("POST", "/before", json={})
+    stub_server.route_sequence("POST", "/after", [StubResponse(json={}, delay=10.0)])
     first = await make_bot(playbooks={"slow-change": SLOW})
     await first.send("/playbook slow-change", user="alice")
     await first.press("Run", 1, user="alice")
-    await first.wait_until(lambda: len(stub_server.calls("POST", "/before")) == 1)
+    await first.wait_until(lambda: len(stub_server.calls("POST", "/after")) == 1)
     await first.close()  # the run is interrupted: Resume / Abort
 
     second = await make_bot(playbooks={"slow-change": SLOW})
@@ -73,16 +71,18 @@ async def test_a_console_started_again_edits_the_card_it_showed_and_names_the_ru
     make_bot: BotFactory, stub_server: StubServer
 ) -> None:
     stub_server.route("POST", "/before", json={})
-    stub_server.route("POST", "/after", json={})
+    stub_server.route_sequence(
+        "POST", "/after", [StubResponse(json={}, delay=10.0), StubResponse(json={}, delay=10.0)]
+    )
     first = await make_bot(playbooks={"slow-change": SLOW})
     await first.send("/playbook slow-change", user="alice")
     await first.press("Run", 1, user="alice")
-    await first.wait_until(lambda: len(stub_server.calls("POST", "/before")) == 1)
+    await first.wait_until(lambda: len(stub_server.calls("POST", "/after")) == 1)
     await first.close()
 
     second = await make_bot(playbooks={"slow-change": SLOW})
     await second.press("Resume", 1, user="alice")
-    await second.wait_until(lambda: any("`pause`" in line for line in second.lines))
+    await second.wait_until(lambda: len(stub_server.calls("POST", "/after")) == 2)
     await second.press("Cancel", 1, user="alice")
     await second.finished(1)
 
