@@ -7,14 +7,20 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["CONNECT_TIMEOUT", "create_engine", "is_sqlite", "session_factory"]
+__all__ = ["CONNECT_TIMEOUT", "UNREACHABLE", "create_engine", "is_sqlite", "session_factory"]
 
 CONNECT_TIMEOUT = 5
 """Seconds a new PostgreSQL connection may take (libpq's ``connect_timeout``: whole seconds)."""
+
+UNREACHABLE: tuple[type[Exception], ...] = (SQLAlchemyError, OSError)
+"""What a store call raises when the database does not answer: SQLAlchemy wraps the driver's
+errors (psycopg's, sqlite3's) and its pool's timeouts in its own; a socket error or a
+timeout (``TimeoutError`` is an ``OSError``) may come through as it is."""
 
 
 def is_sqlite(url: str) -> bool:
