@@ -32,10 +32,10 @@ from bot.db.engine import UNREACHABLE
 from bot.db.records import RunRecord
 from bot.executor import Executor
 from bot.lifecycle import RunStatus
-from bot.liveness import OwnerId, is_orphaned
+from bot.liveness import OwnerId, is_orphaned, must_let_go
 from bot.lookups import no_such_run, not_now, require_run
 from bot.observer import safely
-from bot.outage import first_line
+from bot.outage import LOST_DATABASE, first_line
 from bot.policy import may_cancel, may_resume, may_run, may_start
 from bot.progress import Progress
 from bot.replies import (
@@ -90,6 +90,7 @@ class ChatOpsService:
             deps, self.progress, self.executor, owner=str(self.owner), start_run=self._spawn
         )
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._stopping: set[int] = set()  # runs stopped here because heartbeats were lost
         self._background: list[asyncio.Task[None]] = []
         deps.metrics.active_runs.set_function(lambda: len(self._tasks))
 
@@ -177,19 +178,27 @@ class ChatOpsService:
         """Heartbeat, sweep, approval windows, chat resync: every ``heartbeat_every``, for
         as long as the process runs. A round that fails (the database away, a chat surface
         refusing) is logged and the next one tries again."""
-        every = self.deps.config.engine.heartbeat_every
+        engine = self.deps.config.engine
+        every = engine.heartbeat_every
         # Event-dedup keys (Store.first_delivery) are dropped a day after they were seen, at
         # most once an hour: retries come within minutes, and the table must not grow forever.
         keep_deliveries, forget_every = timedelta(days=1), 3600.0
         forgot_at: float | None = None
         loop = asyncio.get_running_loop()
+        beat_at = loop.time()
         while True:
             # Real time, not the injectable clock: this paces the process, not a playbook.
             await asyncio.sleep(every)
             try:
-                await self.store.heartbeat(str(self.owner))
+                # A heartbeat slower than the time between two (or a second) is as good as
+                # lost: a hung one must not hold up the check below.
+                async with asyncio.timeout(max(every, 1.0)):
+                    await self.store.heartbeat(str(self.owner))
+                beat_at = loop.time()
             except Exception as exc:
                 _log_round_failed("liveness_check_failed", exc, check="heartbeat")
+                if must_let_go(beat_at, loop.time(), stale_after=engine.stale_after):
+                    self._let_go_of_runs()
                 continue  # the rest would fail the same way
             try:
                 await self.sweep()
@@ -203,6 +212,17 @@ class ChatOpsService:
                     )
             except Exception as exc:
                 _log_round_failed("liveness_check_failed", exc, check="sweep")
+
+    def _let_go_of_runs(self) -> None:
+        """Stop every run executing here: this process's heartbeats have not reached the
+        database for so long that another replica may soon presume it dead and take its
+        runs over. Each is recorded interrupted once the database answers (unless another
+        replica got there first), so no run ever executes in two places."""
+        for run_id, task in self._tasks.items():
+            if run_id not in self._stopping and run_id not in self.executor.stops.ending:
+                log.warning("run_let_go", run=run_id, reason="heartbeats lost")
+                self._stopping.add(run_id)
+                task.cancel()
 
     async def _cancel_watch_loop(self) -> None:
         """Stop runs executing here that another replica cancelled: one query for them all.
@@ -435,12 +455,20 @@ class ChatOpsService:
         try:
             await self.executor.execute(run, self.catalog.get(run.playbook), SYSTEM, resume=resume)
         except asyncio.CancelledError:
-            return  # the canceller has already recorded why
+            if run.id not in self._stopping:
+                return  # the canceller has already recorded why
+            # This process stopped it, its heartbeats lost: it records why, once it can.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            await self._abandon(run, RunStatus.INTERRUPTED, LOST_DATABASE)
         except Exception as exc:
             log.exception("run_crashed", run=run.id)
             await self._abandon(
                 run, RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}"
             )
+        finally:
+            self._stopping.discard(run.id)
 
     async def _abandon(self, run: RunRecord, to: RunStatus, error: str) -> None:
         """Record how a run stopped here ended, retrying until the database takes it."""

@@ -256,6 +256,38 @@ async def test_a_sub_playbook_that_loses_the_database_ends_with_its_parent_inter
     assert nothing_went_unreported(caplog)
 
 
+async def test_a_run_stops_when_its_heartbeats_have_been_lost_long_enough_to_be_taken_over(
+    bot_behind_proxy: Callable[..., Awaitable[ConsoleBot]],
+    proxy: TcpProxy,
+    clock: HeldClock,
+    stub_server: StubServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stub_server.route("GET", "/call", json={})
+    config = "engine: {heartbeat_every: 50ms, stale_after: 1s}\n"
+    bot = await bot_behind_proxy(config=config, playbooks={"pause-then-call": PAUSE_THEN_CALL})
+    await bot.send("/playbook pause-then-call")
+    await bot.press("Run", 1)
+    await clock.holding.wait()
+
+    # The step itself needs no database, but another replica may soon presume this one
+    # dead and resume the run: this one stops it first.
+    await proxy.cut()
+    async with asyncio.timeout(20):
+        await clock.stopped.wait()
+    await proxy.restore()
+    await bot.wait_until(lambda: INTERRUPTED_LINE in bot.thread(1), limit=30)
+    clock.release()
+    await bot.service.wait_idle()
+
+    run = await run_of(bot, 1)
+    assert run.status is RunStatus.INTERRUPTED
+    [pause] = await bot.deps.store.steps(1)
+    assert pause.status is StepStatus.CANCELLED
+    assert stub_server.calls("GET", "/call") == []
+    assert nothing_went_unreported(caplog)
+
+
 async def test_commands_say_the_database_is_away_during_an_outage_and_work_once_it_is_back(
     bot_behind_proxy: Callable[..., Awaitable[ConsoleBot]], proxy: TcpProxy
 ) -> None:
