@@ -214,7 +214,7 @@ def _status_line(run: RunRecord, plan: Plan, steps: Sequence[StepRecord]) -> str
         RunStatus.CANCELLED: "Cancelled",
         RunStatus.DENIED: "Denied",
         RunStatus.EXPIRED: "Expired before it was approved",
-        RunStatus.INTERRUPTED: "Interrupted: the process running it stopped. Resume or Abort?",
+        RunStatus.INTERRUPTED: "Interrupted before it finished. Resume or Abort?",
     }[status]
 
 

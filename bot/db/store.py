@@ -181,15 +181,21 @@ class Store:
         detail: Mapping[str, Any] | None = None,
         owner: str | None = None,
         error: str | None = None,
+        held_by: str | None = None,
     ) -> RunRecord | None:
-        """Move the run to ``to`` if it is in one of ``expected``; None if another change won."""
+        """Move the run to ``to`` if it is in one of ``expected`` (and, with ``held_by``,
+        still owned by that process); None if another change won."""
         for current in expected:
             if not can_transition(current, to):
                 raise ValueError(f"a run cannot go from {current} to {to}")
-        statement = transition_statement(to, tuple(sorted(set(expected))), error is not None)
+        statement = transition_statement(
+            to, tuple(sorted(set(expected))), error is not None, held_by is not None
+        )
         shared: dict[str, Any] = {}
         if to is RunStatus.RUNNING:
             shared["owner"] = owner
+        if held_by is not None:
+            shared["held_by"] = held_by
         if error is not None:
             shared["error"] = self._redact(error)
         audit = self._audit_insert(
