@@ -14,7 +14,7 @@ from bot.cards import format_expiry
 from bot.chat import ButtonAction, ButtonPress, MessageRef
 from bot.db.records import RunRecord, StepRecord
 from bot.executor import Executor
-from bot.lifecycle import RunStatus, StepStatus
+from bot.lifecycle import SYSTEM, RunStatus, StepStatus
 from bot.lookups import not_now, require_run
 from bot.observer import safely
 from bot.policy import APPROVE, DENY, approval_state, may_decide, reminder_due
@@ -109,13 +109,14 @@ class Approvals:
         reason = f": {press.reason}" if press.reason else ""
         if step_id:
             self.executor.gates.wake(run.id)  # the waiting step re-reads the decisions
-            verb = "denied" if decision == DENY else "approved"
-            mark = "🚫" if decision == DENY else "👍"
-            await self.progress.announce(
-                run,
-                f"{mark} {who} {verb} step `{step_id}` of run #{run.id}{reason}"
-                f" ({state.describe(policy)}).",
-            )
+            if decision == DENY:  # the deny settles it: its reason is all there is to say
+                said = f"🚫 {who} denied step `{step_id}` of run #{run.id}{reason or ''}."
+            else:
+                said = (
+                    f"👍 {who} approved step `{step_id}` of run #{run.id}"
+                    f" ({state.describe(policy)})."
+                )
+            await self.progress.announce(run, said)
         elif outcome.run is None:
             await self.progress.announce(run, f"👍 {who} approved ({state.describe(policy)}).")
         elif outcome.run.status is RunStatus.DENIED:
@@ -165,8 +166,8 @@ class Approvals:
             run.id,
             expected={RunStatus.PENDING},
             to=RunStatus.EXPIRED,
-            actor="system",
-            surface="system",
+            actor=SYSTEM,
+            surface=SYSTEM,
             detail={"expired_at": run.expires_at.isoformat()},
         )
         if expired is not None:

@@ -22,7 +22,7 @@ from bot.db.engine import UNREACHABLE
 from bot.db.records import RunRecord, StepRecord
 from bot.db.store import Store
 from bot.gates import ApprovalGates
-from bot.lifecycle import RunStatus, StepStatus
+from bot.lifecycle import SYSTEM, RunStatus, StepStatus
 from bot.observer import RunObserver, safely
 from bot.outage import LOST_DATABASE, STOPS_A_RUN, LostDatabase, first_line
 from bot.step_context import StepContext, step_view
@@ -41,7 +41,6 @@ from playbooks.templating import EnvView, SecretsView, evaluate_condition, rende
 __all__ = ["Executor", "StepOutcome"]
 
 log = structlog.get_logger(__name__)
-SYSTEM = "system"
 
 
 @dataclass(frozen=True)

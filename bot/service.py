@@ -31,7 +31,7 @@ from bot.commands import (
 from bot.db.engine import UNREACHABLE
 from bot.db.records import RunRecord
 from bot.executor import Executor
-from bot.lifecycle import RunStatus
+from bot.lifecycle import SYSTEM, RunStatus
 from bot.liveness import OwnerId, is_orphaned, must_let_go
 from bot.lookups import no_such_run, not_now, require_run
 from bot.observer import safely
@@ -59,7 +59,6 @@ DATABASE_DOWN = (
     "I can't reach my database right now, so nothing was changed. Please try again in a minute."
 )
 UNEXPECTED = "Something went wrong on my side; nothing more was changed. It has been logged."
-SYSTEM = "system"
 
 
 class ChatOpsService:

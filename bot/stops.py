@@ -11,14 +11,13 @@ import structlog
 from bot.db.engine import UNREACHABLE
 from bot.db.records import RunRecord, StepRecord
 from bot.db.store import Store
-from bot.lifecycle import RunStatus
+from bot.lifecycle import SYSTEM, RunStatus
 from bot.observer import RunObserver, safely
 from bot.outage import first_line, until_stored
 
 __all__ = ["RunStops"]
 
 log = structlog.get_logger(__name__)
-SYSTEM = "system"
 # The statuses a run's own engine gives it as it ends; nobody else sets them.
 _ENDED_BY_ITS_ENGINE = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.ROLLED_BACK})
 

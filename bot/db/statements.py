@@ -36,6 +36,9 @@ __all__ = [
     "SET_CARD",
     "STEPS",
     "STEPS_OF",
+    "audit_of",
+    "children_of",
+    "decisions_of",
     "step_upsert",
     "transition",
 ]
@@ -120,3 +123,24 @@ def transition(
     if held:
         where.append(RUNS.c.owner == bindparam("held_by"))
     return update(RUNS).where(*where).values(**values).returning(*RUNS.c)
+
+
+def children_of(run_id: int) -> Executable:
+    """The sub-playbook runs a run started, oldest first."""
+    return sa_select(RUNS).where(RUNS.c.parent_run_id == run_id).order_by(RUNS.c.id)
+
+
+def decisions_of(run_id: int, step_id: str | None = None) -> Executable:
+    """A run's decisions (only those of step gate ``step_id``, ``""`` the run's own)."""
+    query = sa_select(APPROVALS).where(APPROVALS.c.run_id == run_id)
+    if step_id is not None:
+        query = query.where(APPROVALS.c.step_id == step_id)
+    return query.order_by(APPROVALS.c.id)
+
+
+def audit_of(run_id: int | None, limit: int) -> Executable:
+    """The first ``limit`` audit events (of one run, if given), oldest first."""
+    query = sa_select(AUDIT).order_by(AUDIT.c.id).limit(limit)
+    if run_id is not None:
+        query = query.where(AUDIT.c.run_id == run_id)
+    return query

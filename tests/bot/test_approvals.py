@@ -231,6 +231,8 @@ async def test_step_gate_denied_fails_the_step_and_skips_its_action(
     await team.wait_until(lambda: any("step `rollback` of run #1" in t for t in team.thread(1)))
     await team.press("Deny", 1, user="bob", reason="canary recovered")
     run = await team.finished(1)
+    said = [t for t in team.thread(1) if "bob denied" in t]
+    assert said == ["🚫 bob denied step `rollback` of run #1: canary recovered."]  # said once
 
     assert run.status is RunStatus.FAILED
     assert run.error == "step `rollback` failed: approval denied by bob: canary recovered"
