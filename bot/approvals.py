@@ -2,14 +2,25 @@
 
 Every outcome is a compare-and-set in the store, so approvals racing past the threshold
 start the run once, and a deny, an expiry and an approval cannot all win.
+
+A pending run has a deadline: its approval window, or (a card that needs no approval) the
+time by which someone must press Run (``engine.run_card_expires_after``). Each reminder and
+expiry happens at its own time: :meth:`Approvals.watch` sleeps until the next one is due
+(woken when a new deadline is set here), and looks again at least every heartbeat for
+deadlines other replicas set.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import structlog
+
+from bot.cancellation import stop_if_cancelled
 from bot.cards import format_expiry
 from bot.chat import ButtonAction, ButtonPress, MessageRef
 from bot.db.records import RunRecord, StepRecord
@@ -25,14 +36,24 @@ from playbooks.errors import ChatOpsError
 from playbooks.model import ApprovalPolicy, Playbook
 from playbooks.plan import Plan
 
-__all__ = ["Approvals", "expiry_for"]
+__all__ = ["MAX_REMINDER_LEAD", "Approvals", "expiry_for"]
+
+log = structlog.get_logger(__name__)
+
+MAX_REMINDER_LEAD = 300.0
+"""Seconds before its expiry that a reminder goes out, at the most (policy.reminder_due)."""
 
 
-def expiry_for(playbook: Playbook, plan: Plan, now: datetime) -> datetime | None:
-    """When a new run's approval window closes; None when it needs no approval."""
-    if not plan.needs_approval or playbook.approval is None:
+def expiry_for(
+    playbook: Playbook, plan: Plan, now: datetime, *, run_card_window: float | None
+) -> datetime | None:
+    """When a new run's window closes: its approval window, or (it needs no approval) the
+    time by which someone must press Run; None when cards wait for good."""
+    if plan.needs_approval and playbook.approval is not None:
+        return now + timedelta(seconds=playbook.approval.expires_after)
+    if run_card_window is None:
         return None
-    return now + timedelta(seconds=playbook.approval.expires_after)
+    return now + timedelta(seconds=run_card_window)
 
 
 class Approvals:
@@ -51,6 +72,27 @@ class Approvals:
         self.executor = executor
         self.owner = owner
         self.start_run = start_run
+        self._deadline_set = asyncio.Event()
+        self._checking = asyncio.Lock()  # one check at a time: each sees the last one's end
+
+    def deadline_set(self) -> None:
+        """A new pending run's window was set here: :meth:`watch` looks again now."""
+        self._deadline_set.set()
+
+    async def watch(self, every: float) -> None:
+        """Expire and remind each pending run at its own time, for as long as the process
+        runs: sleep until the next deadline this replica knows of (at most ``every``
+        seconds, to find those other replicas set), or until a new one is set here."""
+        while True:
+            self._deadline_set.clear()
+            try:
+                delay = min(await self.check(horizon=every), every)
+            except Exception:
+                log.warning("approval_check_failed", exc_info=True)
+                delay = every
+            stop_if_cancelled()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._deadline_set.wait(), max(delay, 0.0))
 
     async def ask(self, run: RunRecord, card: MessageRef, policy: ApprovalPolicy) -> None:
         """Post the approval request of a new run under its card."""
@@ -134,33 +176,44 @@ class Approvals:
             )
             self.start_run(outcome.run)
 
-    async def check(self) -> None:
-        """Expire approval waits whose window passed and remind approvers before that.
+    async def check(self, *, horizon: float = 0.0) -> float:
+        """Expire the pending runs whose window passed and remind approvers before that;
+        returns the seconds until the next such moment among the deadlines due within
+        ``horizon`` seconds (``horizon`` when there is none).
 
         Safe on every replica at once: expiry is a compare-and-set and each reminder is
         claimed once in the store.
         """
-        now = self.deps.clock.now()
-        for run in await self.store.awaiting_approval():
-            assert run.expires_at is not None
-            policy = self._run_policy(run)
-            if now >= run.expires_at:
-                await self._expire(run, policy)
-            elif (
-                policy is not None
-                and reminder_due(
-                    run.expires_at, now, policy.expires_after, run.reminded_at is not None
-                )
-                and await self.store.mark_reminded(run.id)
-            ):
-                await safely(
-                    self.progress.approval_requested(
-                        run, None, policy, run.expires_at, reminder=True
-                    )
-                )
-        self.executor.gates.wake()  # step gates re-check their own windows
+        async with self._checking:
+            now = self.deps.clock.now()
+            upto = now + timedelta(seconds=horizon + MAX_REMINDER_LEAD)
+            next_at: datetime | None = None
+            for run in await self.store.pending_deadlines(before=upto):
+                assert run.expires_at is not None
+                policy = self._run_policy(run) if run.needs_approval else None
+                if now >= run.expires_at:
+                    await self.expire(run, policy)
+                    continue
+                at = run.expires_at
+                if policy is not None and run.reminded_at is None:
+                    if reminder_due(run.expires_at, now, policy.expires_after, False):
+                        if await self.store.mark_reminded(run.id):
+                            await safely(
+                                self.progress.approval_requested(
+                                    run, None, policy, run.expires_at, reminder=True
+                                )
+                            )
+                    else:
+                        lead = min(policy.expires_after / 5, MAX_REMINDER_LEAD)
+                        at = run.expires_at - timedelta(seconds=lead)
+                next_at = at if next_at is None else min(next_at, at)
+            self.executor.gates.wake()  # step gates re-check their own windows
+        if next_at is None:
+            return horizon
+        return max((next_at - now).total_seconds(), 0.0)
 
-    async def _expire(self, run: RunRecord, policy: ApprovalPolicy | None) -> None:
+    async def expire(self, run: RunRecord, policy: ApprovalPolicy | None = None) -> None:
+        """Move a pending run whose window passed to ``expired``, and say so (once)."""
         assert run.expires_at is not None
         expired = await self.store.transition(
             run.id,
@@ -170,15 +223,22 @@ class Approvals:
             surface=SYSTEM,
             detail={"expired_at": run.expires_at.isoformat()},
         )
-        if expired is not None:
-            self.deps.metrics.approvals_expired.labels(run.playbook, "run").inc()
-            window = format_duration(policy.expires_after) if policy else "its window"
+        if expired is None:
+            return
+        if not run.needs_approval:
+            window = format_duration((run.expires_at - run.created_at).total_seconds())
             await self.progress.announce(
-                expired, f"⌛ Run #{run.id} expired: it was not approved within {window}."
+                expired, f"⌛ Run #{run.id} expired: nobody pressed Run within {window}."
             )
-            await self.progress.approval_closed(
-                expired, f"⌛ Expired: not approved within {window}.", step_id=""
-            )
+            return
+        self.deps.metrics.approvals_expired.labels(run.playbook, "run").inc()
+        window = format_duration(policy.expires_after) if policy else "its window"
+        await self.progress.announce(
+            expired, f"⌛ Run #{run.id} expired: it was not approved within {window}."
+        )
+        await self.progress.approval_closed(
+            expired, f"⌛ Expired: not approved within {window}.", step_id=""
+        )
 
     async def _require_open(
         self, run: RunRecord, step_id: str, policy: ApprovalPolicy, decision: str
@@ -187,7 +247,7 @@ class Approvals:
         now = self.deps.clock.now()
         if not step_id:
             if run.status is RunStatus.PENDING and run.expires_at and now >= run.expires_at:
-                await self._expire(run, policy)
+                await self.expire(run, policy)
                 raise ChatOpsError(await not_now(self.store, run.id, decision))
             if run.status is not RunStatus.PENDING or not run.needs_approval:
                 raise ChatOpsError(await not_now(self.store, run.id, decision))

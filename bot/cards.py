@@ -50,11 +50,18 @@ SECONDS_SHOWN_UNDER = 180.0
 for a 20-second window opened at 07:14:41 would say less than the window itself."""
 
 
+DATE_SHOWN_FROM = 12 * 3600.0
+"""A window this long (seconds) or longer has its end shown with its date."""
+
+
 def format_expiry(expires_at: datetime, window: float) -> str:
-    """When a window of ``window`` seconds closes, as people read it: ``07:45 UTC``, or
-    ``07:15:01 UTC`` for a short one."""
-    shown = f"{expires_at:%H:%M:%S}" if window < SECONDS_SHOWN_UNDER else f"{expires_at:%H:%M}"
-    return f"{shown} UTC"
+    """When a window of ``window`` seconds closes, as people read it: ``07:45 UTC``,
+    ``07:15:01 UTC`` for a short one, ``2026-12-07 07:45 UTC`` for a long one."""
+    if window < SECONDS_SHOWN_UNDER:
+        return f"{expires_at:%H:%M:%S} UTC"
+    if window >= DATE_SHOWN_FROM:
+        return f"{expires_at:%Y-%m-%d %H:%M} UTC"
+    return f"{expires_at:%H:%M} UTC"
 
 
 def format_params(params: dict[str, Any]) -> str:
@@ -161,7 +168,11 @@ def _approval_line(
             line += f"; expires {format_expiry(expires_at, step.approval.expires_after)}"
         parts.append(line)
     if not parts:
-        return f"not required; {run.requester_display} presses Run after reviewing the plan"
+        line = f"not required; {run.requester_display} presses Run after reviewing the plan"
+        if run.status is RunStatus.PENDING and run.expires_at is not None:
+            window = (run.expires_at - run.created_at).total_seconds()
+            line += f" (by {format_expiry(run.expires_at, window)})"
+        return line
     return " · ".join(parts)
 
 
@@ -213,7 +224,11 @@ def _status_line(run: RunRecord, plan: Plan, steps: Sequence[StepRecord]) -> str
         RunStatus.ROLLED_BACK: f"Failed and rolled back{took}",
         RunStatus.CANCELLED: "Cancelled",
         RunStatus.DENIED: "Denied",
-        RunStatus.EXPIRED: "Expired before it was approved",
+        RunStatus.EXPIRED: (
+            "Expired before it was approved"
+            if run.needs_approval
+            else "Expired: nobody pressed Run in time"
+        ),
         RunStatus.INTERRUPTED: "Interrupted before it finished. Resume or Abort?",
     }[status]
 

@@ -62,6 +62,8 @@ class EngineConfig(_Strict):
     default_step_timeout: Duration = 15 * 60.0
     # How often a step waiting at an approval gate re-reads decisions made on other replicas.
     approval_poll_every: Duration = 2.0
+    # A card nobody presses Run on (and that needs no approval) expires after this long.
+    run_card_expires_after: Duration = 24 * 3600.0
 
 
 class Config(_Strict):

@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.approvals import Approvals, expiry_for
+from bot.cancellation import stop_if_cancelled
 from bot.cards import render_run_card
 from bot.chat import Actor, ButtonAction, ButtonPress, Chat, Invocation
 from bot.commands import (
@@ -108,6 +109,9 @@ class ChatOpsService:
         self._background = [
             asyncio.create_task(self._liveness_loop(), name="liveness"),
             asyncio.create_task(self._cancel_watch_loop(), name="cancel-watch"),
+            asyncio.create_task(
+                self.approvals.watch(self.deps.config.engine.heartbeat_every), name="deadlines"
+            ),
         ]
 
     async def shutdown(self, *, grace: float = 10.0) -> None:
@@ -176,7 +180,7 @@ class ChatOpsService:
         await self.approvals.check()
 
     async def _liveness_loop(self) -> None:
-        """Heartbeat, sweep, approval windows, chat resync: every ``heartbeat_every``, for
+        """Heartbeat, sweep, chat resync: every ``heartbeat_every``, for
         as long as the process runs. A round that fails (the database away, a chat surface
         refusing) is logged and the next one tries again."""
         engine = self.deps.config.engine
@@ -188,6 +192,7 @@ class ChatOpsService:
         loop = asyncio.get_running_loop()
         beat_at = loop.time()
         while True:
+            stop_if_cancelled()  # a round's database call may have lost a cancellation
             # Real time, not the injectable clock: this paces the process, not a playbook.
             await asyncio.sleep(every)
             try:
@@ -203,7 +208,6 @@ class ChatOpsService:
                 continue  # the rest would fail the same way
             try:
                 await self.sweep()
-                await self.approvals.check()
                 await self.progress.resync_cards()
                 now = loop.time()
                 if forgot_at is None or now - forgot_at >= forget_every:
@@ -235,6 +239,7 @@ class ChatOpsService:
         stopped_elsewhere = {RunStatus.CANCELLED, RunStatus.INTERRUPTED}
         every = self.deps.config.engine.cancel_check_every
         while True:
+            stop_if_cancelled()  # a round's database call may have lost a cancellation
             await asyncio.sleep(every)
             if not self._tasks:
                 continue
@@ -346,7 +351,12 @@ class ChatOpsService:
             estimate_seconds=plan.estimate.seconds,
             estimate_cost_usd=plan.estimate.cost_usd,
             needs_approval=plan.needs_approval,
-            expires_at=expiry_for(playbook, plan, self.deps.clock.now()),
+            expires_at=expiry_for(
+                playbook,
+                plan,
+                self.deps.clock.now(),
+                run_card_window=self.deps.config.engine.run_card_expires_after,
+            ),
         )
         self.plans.remember(run.id, plan)
         try:
@@ -368,6 +378,8 @@ class ChatOpsService:
             )
             return
         await self.store.set_card(run.id, card)
+        if run.expires_at is not None:
+            self.approvals.deadline_set()
         if plan.needs_approval and playbook.approval is not None:
             await self.approvals.ask(run, card, playbook.approval)
 
@@ -389,6 +401,9 @@ class ChatOpsService:
         refusal = may_run(press.actor, run)
         if refusal is not None:
             raise ChatOpsError(refusal)
+        if run.expires_at is not None and self.deps.clock.now() >= run.expires_at:
+            await self.approvals.expire(run)  # lapsed, whether or not the watch saw it yet
+            raise ChatOpsError(await not_now(self.store, run.id, "run"))
         started = await self._start_running(press, run, RunStatus.PENDING, "run")
         self.progress.first_start(run.id)
         await self.progress.announce(started, f"▶️ Started by {press.actor.display}.")

@@ -231,17 +231,18 @@ class RunRows(StoreBase):
         async with self.engine.connect() as connection:
             return [RunRecord.from_row(r) for r in await connection.execute(query)]
 
-    async def awaiting_approval(self) -> list[RunRecord]:
-        """Pending runs that wait for approvals within a window (to expire or remind): not
-        the cards nobody pressed Run on, however many there are."""
+    async def pending_deadlines(self, before: datetime) -> list[RunRecord]:
+        """Pending runs whose window (for approvals, or for someone to press Run) closes
+        before ``before``, soonest first: what may expire or be reminded of soon, not every
+        card waiting for the day."""
         query = (
             sa_select(RUNS)
             .where(
                 RUNS.c.status == RunStatus.PENDING.value,
-                RUNS.c.needs_approval.is_(True),
                 RUNS.c.expires_at.is_not(None),
+                RUNS.c.expires_at <= before,
             )
-            .order_by(RUNS.c.id)
+            .order_by(RUNS.c.expires_at, RUNS.c.id)
         )
         async with self.engine.connect() as connection:
             return [RunRecord.from_row(r) for r in await connection.execute(query)]

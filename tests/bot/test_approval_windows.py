@@ -299,3 +299,59 @@ async def test_a_short_window_shows_its_end_to_the_second_and_a_long_one_to_the_
     long = await make_bot(config=CONFIG, playbooks=PLAYBOOKS)
     said = await long.send("/playbook two-key", user="alice")
     assert said[1].text.endswith("expires 10:10 UTC.")
+
+
+async def test_a_short_window_is_reminded_and_expires_at_its_own_time_not_a_heartbeat(
+    make_bot: BotFactory, targets: StubServer
+) -> None:
+    # A 3-second window with the default 10-second heartbeat: a periodic look would find
+    # it only after it had expired, unreminded.
+    short = PLAYBOOKS["two-key"].replace("expires_after: 10m", "expires_after: 3s")
+    bot = await make_bot(config=CONFIG, playbooks={"two-key": short}, real_time=True)
+    await bot.send("/playbook two-key", user="alice")
+    await bot.wait_until(lambda: asked(bot, "⏰ Reminder: still waiting for run #1"), limit=6)
+    assert await status(bot, 1) is RunStatus.PENDING  # reminded before it expired
+    await bot.wait_until(lambda: any("expired" in t for t in bot.thread(1)), limit=6)
+    assert await status(bot, 1) is RunStatus.EXPIRED
+
+
+CARD_WINDOW = CONFIG.replace("engine: {", "engine: {run_card_expires_after: 1h, ")
+PLAIN = """
+name: plain
+steps:
+  - id: go
+    action: http
+    with: {method: POST, url: "{{ env.API_URL }}/go"}
+"""
+
+
+async def test_a_card_nobody_presses_run_on_expires_and_says_so(
+    make_bot: BotFactory, targets: StubServer, clock: FastClock
+) -> None:
+    bot = await make_bot(config=CARD_WINDOW, playbooks={"plain": PLAIN})
+    said = await bot.send("/playbook plain", user="alice")
+    assert said[0].card is not None
+    approval = next(f.value for f in said[0].card.fields if f.label == "Approval")
+    assert approval.endswith("presses Run after reviewing the plan (by 11:00 UTC)")
+
+    clock.advance(61 * 60)
+    await bot.service.check_approvals()
+    assert await status(bot, 1) is RunStatus.EXPIRED
+    assert bot.card(1).status == "Expired: nobody pressed Run in time"
+    assert bot.card(1).buttons == []
+    assert bot.thread(1)[-1] == "⌛ Run #1 expired: nobody pressed Run within 1h."
+    await bot.press("Run", 1, user="alice")
+    assert bot.private("alice")[-1] == "Can't run run #1: it expired before anyone pressed Run."
+    assert targets.calls("POST", "/go") == []
+
+
+async def test_run_pressed_after_the_window_closed_expires_the_card_instead(
+    make_bot: BotFactory, targets: StubServer, clock: FastClock
+) -> None:
+    bot = await make_bot(config=CARD_WINDOW, playbooks={"plain": PLAIN})
+    await bot.send("/playbook plain", user="alice")
+    clock.advance(60 * 60)  # no check has run since
+    await bot.press("Run", 1, user="alice")
+    assert bot.private("alice") == ["Can't run run #1: it expired before anyone pressed Run."]
+    assert await status(bot, 1) is RunStatus.EXPIRED
+    assert targets.calls("POST", "/go") == []

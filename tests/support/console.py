@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from bot.clock import SystemClock
 from bot.settings import Settings
 from handlers.shell.testing import ConsoleBot
 from tests.support.clock import FastClock
@@ -51,6 +52,7 @@ async def make_bot(
         env: dict[str, str] | None = None,
         database_url: str | None = None,
         start: bool = True,
+        real_time: bool = False,
         **settings: Any,
     ) -> ConsoleBot:
         values: dict[str, Any] = {
@@ -68,7 +70,10 @@ async def make_bot(
             values["CHATOPS_PLAYBOOK_DIRS"] = str(folder)
         values |= settings
         bot = await ConsoleBot.open(
-            Settings(**values), environ={**target_env, **(env or {})}, clock=clock, start=start
+            Settings(**values),
+            environ={**target_env, **(env or {})},
+            clock=SystemClock() if real_time else clock,
+            start=start,
         )
         opened.append(bot)
         return bot

@@ -244,14 +244,20 @@ async def test_a_sweep_reads_only_the_runs_other_processes_are_running(store: St
     assert [(r.id, r.owner) for r in found] == [(theirs.id, "them"), (child.id, "gone")]
 
 
-async def test_only_pending_runs_with_an_approval_window_await_approval(store: Store) -> None:
-    expires = datetime.now(UTC) + timedelta(hours=1)
-    waiting = await new_run(store, needs_approval=True, expires_at=expires)
-    await new_run(store)  # a card nobody pressed Run on
-    decided = await new_run(store, needs_approval=True, expires_at=expires)
+async def test_only_pending_runs_whose_window_closes_soon_are_read_for_deadlines(
+    store: Store,
+) -> None:
+    now = datetime.now(UTC)
+    soon = await new_run(store, needs_approval=True, expires_at=now + timedelta(minutes=5))
+    card = await new_run(store, expires_at=now + timedelta(minutes=1))  # Run not pressed
+    await new_run(store, expires_at=now + timedelta(hours=20))  # not soon
+    await new_run(store)  # no window at all
+    decided = await new_run(store, needs_approval=True, expires_at=now + timedelta(minutes=2))
     await start(store, decided.id)
 
-    assert [r.id for r in await store.awaiting_approval()] == [waiting.id]
+    found = await store.pending_deadlines(before=now + timedelta(minutes=10))
+
+    assert [r.id for r in found] == [card.id, soon.id]  # soonest first
 
 
 # -- transitions ----------------------------------------------------------------------
