@@ -65,7 +65,18 @@ async def assemble(settings: Settings, deps: Dependencies) -> Assembly:
             if settings.slack_app_token is None:
                 routes += slack.routes()
                 log.info("slack_ready", mode="http", path="/slack/events")
+        telegram = None
+        if settings.telegram_bot_token is not None:
+            from handlers.telegram.app import TelegramSurface
+
+            telegram = TelegramSurface(service, settings)
+            closers.append(telegram.close)
+            service.attach(telegram.chat)
+            await telegram.open()
+            routes += telegram.routes()
         await service.start()
+        if telegram is not None:
+            await telegram.start()
         if slack is not None and settings.slack_app_token is not None:
             # Only once the service runs: events arrive as soon as the socket is open.
             await slack.start_socket_mode(settings.slack_app_token.get_secret_value())
