@@ -193,10 +193,12 @@ class TelegramSurface:
         await self.application.shutdown()
         logging.getLogger("httpx").removeFilter(self._quiet)
 
-    async def idle(self) -> None:
-        """Wait until every update taken so far is handled and its card edits are made."""
+    async def idle(self, *, edits: bool = True) -> None:
+        """Wait until every update taken so far is handled and (``edits``) the card edits
+        waiting for their chat's budget are made."""
         await self.application.update_queue.join()
-        await self._chat.edits.idle()
+        if edits:
+            await self._chat.edits.idle()
 
     # -- connecting ---------------------------------------------------------------------
 

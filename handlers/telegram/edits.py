@@ -61,6 +61,7 @@ class _Chat(Generic[T]):
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one edit at a time, in order
     kept: dict[str, T] = field(default_factory=dict)  # message id -> newest state
     task: asyncio.Task[None] | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # cuts a wait short (closing)
 
 
 class CardEdits(Generic[T]):
@@ -119,6 +120,7 @@ class CardEdits(Generic[T]):
         """Make every kept edit now, whatever the budget (waiting at most close_timeout s)."""
         self._closing = True
         for chat, paced in self._chats.items():
+            paced.wake.set()
             if paced.kept and (paced.task is None or paced.task.done()):
                 paced.task = asyncio.create_task(self._drain(chat, paced))
         try:
@@ -136,7 +138,7 @@ class CardEdits(Generic[T]):
         while paced.kept:
             wait = 0.0 if self._closing else paced.budget.take(loop.time())
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self._pause(paced, wait)
                 continue
             async with paced.lock:
                 message_id = next(iter(paced.kept))
@@ -158,5 +160,14 @@ class CardEdits(Generic[T]):
                 else:
                     backoff = self.retry_after
                     continue
-            await asyncio.sleep(backoff)
+            await self._pause(paced, backoff)
             backoff = min(backoff * 2, 60.0)
+
+    @staticmethod
+    async def _pause(paced: _Chat[T], seconds: float) -> None:
+        """Wait ``seconds``, or less if woken (the bot is closing)."""
+        try:
+            async with asyncio.timeout(seconds):
+                await paced.wake.wait()
+        except TimeoutError:
+            pass

@@ -21,6 +21,8 @@ from telegram.error import TelegramError
 from bot.chat import Actor, Button, ButtonAction, ButtonPress, Invocation, MessageRef
 from bot.commands import StartRun
 from bot.db.callback_tokens import Answer, CallbackTokens
+from bot.lifecycle import RunStatus
+from bot.lookups import not_now
 from bot.policy import may_decide
 from bot.service import DATABASE_DOWN, ChatOpsService
 from handlers.grammar import GrammarError, parse_command
@@ -186,10 +188,14 @@ class TelegramInbound:
         await self._say(reply_to, f"Reply to my question with why you deny {what}.")
 
     async def _deny_refusal(self, clicker: Actor, button: Button) -> str | None:
-        """Why ``clicker`` may not deny, by the core's rule (checked again when they reply)."""
+        """Why ``clicker`` may not deny, by the core's rules (checked again when they
+        reply): nobody is asked why about a run that no longer waits for a decision."""
         run = await self.service.store.get_run(button.run_id)
         if run is None or run.playbook not in self.service.catalog:
             return None  # the core says what is wrong when the reply comes
+        waiting = RunStatus.RUNNING if button.step else RunStatus.PENDING
+        if run.status is not waiting:
+            return await not_now(self.service.store, run.id, "deny")
         policy = self._policy(run.playbook, button.step)
         if policy is None:
             return None

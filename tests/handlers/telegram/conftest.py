@@ -92,8 +92,9 @@ class TelegramBot:
             client,
         )
 
-    async def deliver(self, update: dict[str, Any]) -> int:
-        """Hand ``update`` to the bot: queued for its poll, or posted to its webhook."""
+    async def deliver(self, update: dict[str, Any], *, edits: bool = True) -> int:
+        """Hand ``update`` to the bot: queued for its poll, or posted to its webhook; then
+        wait for what it started (and, with ``edits``, the card edits still paced)."""
         if self.client is None:
             update_id = self.fake.push(update)
             await asyncio.to_thread(self.fake.wait_confirmed, update_id)
@@ -105,7 +106,7 @@ class TelegramBot:
             )
             assert response.status_code == 200, response.text
             update_id = int(update["update_id"])
-        await self.settle()
+        await self.settle(edits=edits)
         return update_id
 
     async def command(
@@ -123,12 +124,13 @@ class TelegramBot:
         containing: str = "",
         chat: int = CHAT,
         data: str | None = None,
+        edits: bool = True,
     ) -> str:
         """Press ``label`` on the newest message that has it; returns the query id."""
         message = self.fake.find(chat, label, containing)
         sent = data if data is not None else dict(message.buttons)[label]
         update = self.fake.callback_update(message, sent, user=user)
-        await self.deliver(update)
+        await self.deliver(update, edits=edits)
         return str(update["callback_query"]["id"])
 
     async def reply(self, to: FakeMessage, text: str, *, user: FakeUser) -> None:
@@ -137,11 +139,12 @@ class TelegramBot:
         update["message"]["reply_to_message"] = to.json({to.chat_id: _chat_json()})
         await self.deliver(update)
 
-    async def settle(self) -> None:
-        """Wait for the updates taken, then for the runs they started, then their edits."""
-        await self.surface.idle()
+    async def settle(self, *, edits: bool = True) -> None:
+        """Wait for the updates taken, then for the runs they started, then (``edits``)
+        for the card edits still waiting for their chat's budget."""
+        await self.surface.idle(edits=edits)
         await self.service.wait_idle()
-        await self.surface.idle()
+        await self.surface.idle(edits=edits)
 
     def answer(self, query_id: str) -> dict[str, Any]:
         """How the bot answered a press (answerCallbackQuery's arguments)."""
@@ -184,6 +187,7 @@ def write_playbooks(folder: Path, playbooks: Mapping[str, str]) -> Path:
 def telegram_settings(
     tmp_path: Path, fake: FakeTelegram, *, webhook: bool = False, **more: str
 ) -> Settings:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     config = tmp_path / "chatops.yaml"
     if not config.exists():
         config.write_text(CONFIG)
