@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -92,9 +92,12 @@ class TelegramBot:
             client,
         )
 
-    async def deliver(self, update: dict[str, Any], *, edits: bool = True) -> int:
+    async def deliver(
+        self, update: dict[str, Any], *, edits: bool = True, runs: bool = True
+    ) -> int:
         """Hand ``update`` to the bot: queued for its poll, or posted to its webhook; then
-        wait for what it started (and, with ``edits``, the card edits still paced)."""
+        wait for what it started: (with ``runs``) runs to end, (with ``edits``) the card
+        edits still paced."""
         if self.client is None:
             update_id = self.fake.push(update)
             await asyncio.to_thread(self.fake.wait_confirmed, update_id)
@@ -106,7 +109,7 @@ class TelegramBot:
             )
             assert response.status_code == 200, response.text
             update_id = int(update["update_id"])
-        await self.settle(edits=edits)
+        await self.settle(edits=edits, runs=runs)
         return update_id
 
     async def command(
@@ -125,12 +128,13 @@ class TelegramBot:
         chat: int = CHAT,
         data: str | None = None,
         edits: bool = True,
+        runs: bool = True,
     ) -> str:
         """Press ``label`` on the newest message that has it; returns the query id."""
         message = self.fake.find(chat, label, containing)
         sent = data if data is not None else dict(message.buttons)[label]
         update = self.fake.callback_update(message, sent, user=user)
-        await self.deliver(update, edits=edits)
+        await self.deliver(update, edits=edits, runs=runs)
         return str(update["callback_query"]["id"])
 
     async def reply(self, to: FakeMessage, text: str, *, user: FakeUser) -> None:
@@ -139,12 +143,19 @@ class TelegramBot:
         update["message"]["reply_to_message"] = to.json({to.chat_id: _chat_json()})
         await self.deliver(update)
 
-    async def settle(self, *, edits: bool = True) -> None:
-        """Wait for the updates taken, then for the runs they started, then (``edits``)
-        for the card edits still waiting for their chat's budget."""
+    async def settle(self, *, edits: bool = True, runs: bool = True) -> None:
+        """Wait for the updates taken, then (``runs``) for the runs they started, then
+        (``edits``) for the card edits still waiting for their chat's budget."""
         await self.surface.idle(edits=edits)
-        await self.service.wait_idle()
-        await self.surface.idle(edits=edits)
+        if runs:
+            await self.service.wait_idle()
+            await self.surface.idle(edits=edits)
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait (a run executing meanwhile) until ``condition()`` holds."""
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.01)
 
     def answer(self, query_id: str) -> dict[str, Any]:
         """How the bot answered a press (answerCallbackQuery's arguments)."""
