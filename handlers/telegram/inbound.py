@@ -132,8 +132,9 @@ class TelegramInbound:
             await self._say(reply_to, ELSEWHERE, alert=True)
             return
         button = resolved.button
-        message = MessageRef(SURFACE, clicked.place.channel, str(clicked.message_id),
-                             clicked.place.thread)  # fmt: skip
+        message = MessageRef(
+            SURFACE, clicked.place.channel, str(clicked.message_id), clicked.place.thread
+        )
         if button.action is ButtonAction.DENY:
             await self._ask_why(clicked, button)
             return
@@ -175,15 +176,19 @@ class TelegramInbound:
         try:
             asked = await self.chat.ask(reply_to, question, f"Why deny run #{button.run_id}?")
             await self.tokens.ask(
-                SURFACE, _question_key(reply_to.chat_id, asked), clicked.place.channel, button,
+                SURFACE,
+                _question_key(reply_to.chat_id, asked),
+                clicked.place.channel,
+                button,
                 clicked.actor.key,
-            )  # fmt: skip
+            )
         except (TelegramError, SQLAlchemyError) as exc:
             log.warning("telegram_deny_question_failed", run=button.run_id, error=repr(exc))
             await self._say(
-                reply_to, f"I couldn't ask why just now, so run #{button.run_id} was not denied.",
+                reply_to,
+                f"I couldn't ask why just now, so run #{button.run_id} was not denied.",
                 alert=True,
-            )  # fmt: skip
+            )
             return
         await self._say(reply_to, f"Reply to my question with why you deny {what}.")
 
@@ -222,8 +227,9 @@ class TelegramInbound:
         if button is None:
             return  # chatter under one of the bot's messages, or a question answered before
         reason = replied.text.strip()
-        message = MessageRef(SURFACE, replied.place.channel, str(replied.question),
-                             replied.place.thread)  # fmt: skip
+        message = MessageRef(
+            SURFACE, replied.place.channel, str(replied.question), replied.place.thread
+        )
         await self.service.press(
             ButtonPress(
                 replied.actor,

@@ -123,8 +123,15 @@ def decide(update: Update, me: Me, allowed_chats: frozenset[int]) -> Decision | 
     """What ``update`` asks of the bot (see the module docstring). Pure."""
     if update.callback_query is not None:
         query = update.callback_query
-        return _click(update.update_id, query.id, query.from_user, query.message,
-                      query.data, me, allowed_chats)  # fmt: skip
+        return _click(
+            update.update_id,
+            query.id,
+            query.from_user,
+            query.message,
+            query.data,
+            me,
+            allowed_chats,
+        )
     if update.message is not None:
         return _message(update.update_id, update.message, me, allowed_chats)
     return None

@@ -81,9 +81,13 @@ async def test_an_interrupted_run_offers_resume_and_abort_and_abort_cancels_it(
     )
     assert running is not None
     interrupted = await store.transition(
-        1, expected={RunStatus.RUNNING}, to=RunStatus.INTERRUPTED, actor="system",
-        surface="system", error="the process running it (gone) stopped",
-    )  # fmt: skip
+        1,
+        expected={RunStatus.RUNNING},
+        to=RunStatus.INTERRUPTED,
+        actor="system",
+        surface="system",
+        error="the process running it (gone) stopped",
+    )
     assert interrupted is not None
     await telegram.service.progress.run_changed(interrupted)
     await telegram.settle()

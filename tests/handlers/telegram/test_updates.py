@@ -29,8 +29,10 @@ def decided(data: dict[str, Any], allowed: frozenset[int] = SERVED) -> object:
 def command(text: str, **message: Any) -> dict[str, Any]:
     data = fixture("telegram-command-update.json")
     word = text.split(" ", 1)[0]
-    data["message"] |= {"text": text, "entities": [{"offset": 0, "length": len(word),
-                                                     "type": "bot_command"}]}  # fmt: skip
+    data["message"] |= {
+        "text": text,
+        "entities": [{"offset": 0, "length": len(word), "type": "bot_command"}],
+    }
     data["message"] |= message
     return data
 
@@ -39,10 +41,16 @@ def test_the_shared_command_fixture_is_a_playbook_command_in_its_forum_topic() -
     typed = decided(fixture("telegram-command-update.json"))
     assert isinstance(typed, Typed)
     assert (typed.command, typed.arguments) == ("/playbook", "latency-spike service=api")
-    assert (typed.actor.surface, typed.actor.id, typed.actor.name) == ("telegram", "111111111",
-                                                                       "alice")  # fmt: skip
-    assert (typed.place.channel, typed.place.thread, typed.place.name) == (str(CHAT), "7",
-                                                                           "incidents")  # fmt: skip
+    assert (typed.actor.surface, typed.actor.id, typed.actor.name) == (
+        "telegram",
+        "111111111",
+        "alice",
+    )
+    assert (typed.place.channel, typed.place.thread, typed.place.name) == (
+        str(CHAT),
+        "7",
+        "incidents",
+    )
     assert (typed.reply_to.chat_id, typed.reply_to.thread_id, typed.reply_to.message_id) == (
         CHAT,
         7,
@@ -80,8 +88,9 @@ def test_a_command_in_a_chat_not_served_is_refused_once_with_its_id() -> None:
 
 
 def test_a_private_chat_is_served_only_when_listed() -> None:
-    private = command("/playbook list", chat={"id": 111111111, "type": "private",
-                                              "first_name": "Alice"})  # fmt: skip
+    private = command(
+        "/playbook list", chat={"id": 111111111, "type": "private", "first_name": "Alice"}
+    )
     del private["message"]["message_thread_id"]
     typed = decided(private)
     assert isinstance(typed, Typed) and typed.place.thread is None
@@ -104,10 +113,16 @@ def test_anonymous_admins_are_told_why_and_other_bots_ignored() -> None:
 
 
 def test_a_reply_to_the_bot_is_read_and_other_chatter_is_not() -> None:
-    reply = command("because", reply_to_message={
-        "message_id": 300, "date": 1, "chat": {"id": CHAT, "type": "supergroup"},
-        "from": {"id": ME.id, "is_bot": True, "first_name": "chatops"}, "text": "why?",
-    })  # fmt: skip
+    reply = command(
+        "because",
+        reply_to_message={
+            "message_id": 300,
+            "date": 1,
+            "chat": {"id": CHAT, "type": "supergroup"},
+            "from": {"id": ME.id, "is_bot": True, "first_name": "chatops"},
+            "text": "why?",
+        },
+    )
     del reply["message"]["entities"]
     replied = decided(reply)
     assert isinstance(replied, Replied)
