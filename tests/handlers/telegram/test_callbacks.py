@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from bot.lifecycle import RunStatus
-from tests.handlers.telegram.conftest import CHAT, OTHER_CHAT, TelegramBot, running_telegram_bot
+from tests.handlers.telegram.conftest import (
+    CHAT,
+    CONFIG,
+    OTHER_CHAT,
+    TelegramBot,
+    running_telegram_bot,
+)
 from tests.support.clock import FastClock
 from tests.support.fake_telegram import ALICE, BOB, CAROL, FakeMessage, FakeTelegram
 from tests.support.stub_server import StubServer
@@ -130,3 +136,28 @@ async def test_an_update_redelivered_to_another_replica_is_acted_on_once(
 
 def _again(update: dict[str, Any]) -> dict[str, Any]:
     return {**update, "callback_query": dict(update["callback_query"])}
+
+
+async def test_a_key_pressed_in_another_served_chat_than_its_own_does_nothing(
+    fake_telegram: FakeTelegram,
+    stub_server: StubServer,
+    tmp_path: Path,
+    target_env: dict[str, str],
+    clock: FastClock,
+) -> None:
+    (tmp_path / "bot").mkdir()
+    (tmp_path / "bot" / "chatops.yaml").write_text(
+        CONFIG.replace(f"allowed_chats: [{CHAT}]", f"allowed_chats: [{CHAT}, {OTHER_CHAT}]")
+    )
+    async with running_telegram_bot(fake_telegram, tmp_path / "bot", target_env, clock) as bot:
+        await bot.command("/playbook clear-cache")
+        card = bot.card(1)
+        # A client sending the key of a button shown in one group from another group.
+        elsewhere = FakeMessage(OTHER_CHAT, card.id, card.html, card.text, list(card.buttons))
+        update = fake_telegram.callback_update(elsewhere, dict(card.buttons)["Run"], user=ALICE)
+        await bot.deliver(update)
+        answer = bot.answer(update["callback_query"]["id"])
+        assert answer["text"] == "That button belongs to another chat, so nothing was done."
+        run = await bot.deps.store.get_run(1)
+        assert run is not None and run.status is RunStatus.PENDING
+        assert stub_server.requests == []
