@@ -1,11 +1,12 @@
 """Short keys standing for buttons, for surfaces whose buttons carry only a few bytes.
 
 Telegram sends back at most 64 bytes of ``callback_data`` with a click, and a client can
-send any bytes it likes there. So a button carries a random key and nothing else: the
+send any bytes it likes there. So a button carries an opaque key and nothing else: the
 click is resolved here, to the run, action and step the bot rendered, in the chat it
-rendered it in. A key is made once per button and chat, and every later rendering of that
-button (a card edited in place) reuses it; two replicas rendering the same new button at
-the same moment may each make one, and both keys stand for the same button.
+rendered it in. A button's key is an HMAC of what it stands for under a secret every
+replica holds, so every rendering of it (a card edited in place, on any replica) has the
+same key without asking the database first, and recording it is one insert that a
+concurrent one of the same key simply joins; keys are written in shared transactions.
 
 A key may also stand for a question the bot put to one person (a Deny asking why, with a
 reply prompt): :meth:`CallbackTokens.ask` records it, and :meth:`CallbackTokens.answer`
@@ -14,28 +15,28 @@ accepts the reply once, from that person only.
 
 from __future__ import annotations
 
-import secrets
+import base64
+import hashlib
+import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Insert, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat import Button, ButtonAction
+from bot.db.batching import WriteBatcher
 from bot.db.tables import CallbackTokenRow, metadata, utcnow
 
-__all__ = ["TOKEN_CHARS", "Answer", "CallbackTokens", "Resolved", "new_token"]
+__all__ = ["TOKEN_CHARS", "Answer", "CallbackTokens", "Resolved"]
 
 TOKENS = metadata.tables[CallbackTokenRow.__tablename__]
 TOKEN_CHARS = 16
-"""Length of a key :func:`new_token` makes: 96 random bits, URL-safe base64."""
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(TOKEN_CHARS * 3 // 4)
+"""Length of a button's key: 96 bits of an HMAC-SHA256, URL-safe base64."""
 
 
 @dataclass(frozen=True)
@@ -56,38 +57,39 @@ class Answer(StrEnum):
 
 
 class CallbackTokens:
-    """The ``callback_tokens`` table, over the store's engine."""
+    """The ``callback_tokens`` table, over the store's engine; ``secret`` makes the keys
+    (the same on every replica)."""
 
-    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, engine: AsyncEngine, secret: bytes, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.engine = engine
+        self._secret = secret
         self._now = clock
+        self._writes = WriteBatcher(engine)
+        self._record = _insert_new(engine.dialect.name)
 
-    async def tokens_for(self, surface: str, chat: str, buttons: Sequence[Button]) -> list[str]:
-        """The key of each of ``buttons`` (all of one run) shown in ``chat``: the key made
-        for it before, else a new one. One read, and one write only for new buttons."""
-        if not buttons:
-            return []
-        runs = {button.run_id for button in buttons}
-        query = select(TOKENS.c.token, TOKENS.c.run_id, TOKENS.c.action, TOKENS.c.step).where(
-            TOKENS.c.surface == surface,
-            TOKENS.c.chat == chat,
-            TOKENS.c.run_id.in_(runs),
-            TOKENS.c.asked.is_(None),
-        )
-        found: dict[tuple[int, str, str], str] = {}
-        async with self.engine.connect() as connection:
-            for row in await connection.execute(query.order_by(TOKENS.c.created_at)):
-                found.setdefault((row.run_id, row.action, row.step), row.token)
-        fresh: list[dict[str, Any]] = []
-        for button in buttons:
-            key = _key(button)
-            if key not in found:
-                found[key] = new_token()
-                fresh.append(self._row(found[key], surface, chat, button, None))
-        if fresh:
-            async with self.engine.begin() as connection:
-                await connection.execute(insert(TOKENS), fresh)
-        return [found[_key(button)] for button in buttons]
+    async def close(self) -> None:
+        """Finish the writes already asked for."""
+        await self._writes.close()
+
+    def token(self, surface: str, chat: str, button: Button) -> str:
+        """The key of ``button`` shown in ``chat`` (nothing is recorded)."""
+        what = "|".join([surface, chat, str(button.run_id), button.action.value, button.step or ""])
+        digest = hmac.new(self._secret, what.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode()[:TOKEN_CHARS]
+
+    async def record(self, surface: str, chat: str, buttons: Sequence[Button]) -> list[str]:
+        """The key of each of ``buttons`` shown in ``chat``, recorded so a click resolves
+        it (a key recorded before stays as it was)."""
+        tokens = [self.token(surface, chat, button) for button in buttons]
+        if buttons:
+            rows = [
+                self._row(token, surface, chat, button, None)
+                for token, button in zip(tokens, buttons, strict=True)
+            ]
+            await self._writes.execute(*((self._record, row) for row in rows))
+        return tokens
 
     async def resolve(self, surface: str, token: str) -> Resolved | None:
         """The button behind ``token``; None for a key the bot never made (or a question's)."""
@@ -146,8 +148,13 @@ class CallbackTokens:
         }
 
 
-def _key(button: Button) -> tuple[int, str, str]:
-    return button.run_id, button.action.value, button.step or ""
+def _insert_new(dialect: str) -> Insert:
+    """An INSERT that leaves a key already recorded as it is (a replica got there first)."""
+    if dialect == "postgresql":
+        return postgresql.insert(TOKENS).on_conflict_do_nothing(index_elements=["token"])
+    if dialect == "sqlite":
+        return sqlite.insert(TOKENS).on_conflict_do_nothing(index_elements=["token"])
+    return insert(TOKENS)
 
 
 def _button(row: Any) -> Button:

@@ -16,6 +16,7 @@ messages a second in all, 20 a minute to one group), which waits out a 429's
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -92,7 +93,9 @@ class TelegramSurface:
         self.service = service
         self.api_url = settings.telegram_api_url or DEFAULT_API_URL
         self.application = self._build_application()
-        self.tokens = CallbackTokens(service.store.engine, clock=service.deps.clock.now)
+        # Every replica holds the token, so it keys the buttons alike everywhere.
+        keying = hashlib.sha256(b"chatops telegram buttons\n" + self._token.encode()).digest()
+        self.tokens = CallbackTokens(service.store.engine, keying, clock=service.deps.clock.now)
         self.keys = ButtonKeys(self.tokens)
         self._chat = TelegramChat(
             self.application.bot,
@@ -190,6 +193,7 @@ class TelegramSurface:
         if self.application.running:
             await self.application.stop()
         await self._chat.close()
+        await self.tokens.close()
         await self.application.shutdown()
         logging.getLogger("httpx").removeFilter(self._quiet)
 

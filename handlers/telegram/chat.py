@@ -13,6 +13,7 @@ message was deleted) is logged and given up, and "message is not modified" is su
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -84,24 +85,28 @@ class TelegramChat:
     # -- cards --------------------------------------------------------------------------
 
     async def post_card(self, place: Place, card: Card) -> MessageRef:
-        rendered = await self._render_card(place.channel, card)
-        sent = await self.bot.send_message(
-            chat_id=int(place.channel),
-            message_thread_id=_int(place.thread),
-            text=rendered.html,
-            parse_mode=ParseMode.HTML,
-            reply_markup=_markup(rendered.keyboard),
-            link_preview_options=_NO_PREVIEW,
+        buttons = unique_buttons(card.buttons)
+        keys = keyboard(buttons, self.keys.keys(place.channel, buttons))
+        # The keys are recorded while the card is on its way: nobody can press a button
+        # before Telegram has shown it, and a new run's card is the command's answer.
+        _, sent = await asyncio.gather(
+            self.keys.record(place.channel, buttons),
+            self.bot.send_message(
+                chat_id=int(place.channel),
+                message_thread_id=_int(place.thread),
+                text=card_html(card),
+                parse_mode=ParseMode.HTML,
+                reply_markup=_markup(keys),
+                link_preview_options=_NO_PREVIEW,
+            ),
         )
         return MessageRef(SURFACE, str(sent.chat.id), str(sent.message_id), place.thread)
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
-        rendered = await self._render_card(ref.channel, card)
-        await self.edits.edit(ref.channel, ref.message_id, rendered)
-
-    async def _render_card(self, chat: str, card: Card) -> Rendered:
         buttons = unique_buttons(card.buttons)
-        return Rendered(card_html(card), keyboard(buttons, await self.keys.keys(chat, buttons)))
+        await self.keys.record(ref.channel, buttons)
+        keys = keyboard(buttons, self.keys.keys(ref.channel, buttons))
+        await self.edits.edit(ref.channel, ref.message_id, Rendered(card_html(card), keys))
 
     # -- messages -----------------------------------------------------------------------
 
@@ -202,8 +207,10 @@ class TelegramChat:
             )
 
     async def _keyboard(self, chat: str, buttons: Sequence[Button] | None) -> Keyboard:
+        """The keyboard of ``buttons``, their keys recorded first."""
         unique = unique_buttons(buttons or [])
-        return keyboard(unique, await self.keys.keys(chat, unique))
+        await self.keys.record(chat, unique)
+        return keyboard(unique, self.keys.keys(chat, unique))
 
     async def _edit(
         self, chat: str, message_id: str, rendered: Rendered, *, paced: bool = True

@@ -1,7 +1,8 @@
-"""The short keys Telegram buttons carry, made and read through the database, remembered.
+"""The short keys Telegram buttons carry: made without I/O, recorded in the database once.
 
-A key never changes once made (:mod:`bot.db.callback_tokens`), so the keys of the buttons
-rendered lately are kept in memory: a card edited at every step reads the database once.
+A button's key is the same every time it is rendered (:mod:`bot.db.callback_tokens`), so
+it is known before anything is asked of the database, and once recorded it is remembered:
+a card edited at every step records its keys once.
 """
 
 from __future__ import annotations
@@ -15,38 +16,29 @@ from bot.db.callback_tokens import CallbackTokens, Resolved
 __all__ = ["ButtonKeys"]
 
 SURFACE = "telegram"
-_KEPT = 4096  # buttons whose keys are remembered (a few per run)
-
-_Button = tuple[str, int, str, str]  # chat, run, action, step
+_KEPT = 4096  # keys remembered as recorded (a few per run)
 
 
 class ButtonKeys:
     def __init__(self, tokens: CallbackTokens) -> None:
         self.tokens = tokens
-        self._known: OrderedDict[_Button, str] = OrderedDict()
+        self._recorded: OrderedDict[str, None] = OrderedDict()
 
-    async def keys(self, chat: str, buttons: Sequence[Button]) -> list[str]:
-        """The key of each button shown in ``chat``."""
-        wanted = [_of(chat, button) for button in buttons]
-        found = {w: self._known[w] for w in wanted if w in self._known}
-        missing = [b for b, w in zip(buttons, wanted, strict=True) if w not in found]
-        if missing:
-            made = await self.tokens.tokens_for(SURFACE, chat, missing)
-            for button, key in zip(missing, made, strict=True):
-                found[_of(chat, button)] = key
-                self._remember(_of(chat, button), key)
-        return [found[w] for w in wanted]
+    def keys(self, chat: str, buttons: Sequence[Button]) -> list[str]:
+        """The key of each button shown in ``chat`` (see :meth:`record`)."""
+        return [self.tokens.token(SURFACE, chat, button) for button in buttons]
+
+    async def record(self, chat: str, buttons: Sequence[Button]) -> None:
+        """Record the keys of ``buttons`` shown in ``chat``, so a press resolves them."""
+        new = [b for b in buttons if self.tokens.token(SURFACE, chat, b) not in self._recorded]
+        if not new:
+            return
+        for key in await self.tokens.record(SURFACE, chat, new):
+            self._recorded[key] = None
+            self._recorded.move_to_end(key)
+        while len(self._recorded) > _KEPT:
+            self._recorded.popitem(last=False)
 
     async def resolve(self, key: str) -> Resolved | None:
-        """The button behind a key a click sent back; None for one the bot never made."""
+        """The button behind a key a press sent back; None for one the bot never made."""
         return await self.tokens.resolve(SURFACE, key)
-
-    def _remember(self, button: _Button, key: str) -> None:
-        self._known[button] = key
-        self._known.move_to_end(button)
-        if len(self._known) > _KEPT:
-            self._known.popitem(last=False)
-
-
-def _of(chat: str, button: Button) -> _Button:
-    return chat, button.run_id, button.action.value, button.step or ""

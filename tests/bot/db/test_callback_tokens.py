@@ -10,6 +10,7 @@ from bot.db.store import Store
 
 ALICE = Actor("telegram", "111", "alice")
 CHAT = "-1001234567890"
+SECRET = b"a secret every replica holds"
 
 
 async def new_run(store: Store) -> int:
@@ -22,16 +23,24 @@ async def new_run(store: Store) -> int:
 async def test_a_button_keeps_one_short_key_that_resolves_to_it_and_its_chat(
     store: Store,
 ) -> None:
-    tokens = CallbackTokens(store.engine)
+    tokens = CallbackTokens(store.engine, SECRET)
     run = await new_run(store)
     run_button = Button(ButtonAction.RUN, run, style="primary", confirm="Run it?")
     gate = Button(ButtonAction.APPROVE, run, step="restart")
 
-    first = await tokens.tokens_for("telegram", CHAT, [run_button, gate])
-    again = await tokens.tokens_for("telegram", CHAT, [gate, Button(ButtonAction.CANCEL, run)])
+    first = await tokens.record("telegram", CHAT, [run_button, gate])
+    again = await tokens.record("telegram", CHAT, [gate, Button(ButtonAction.CANCEL, run)])
+    # Another replica renders the same buttons: the same keys, recorded once.
+    replica = CallbackTokens(store.engine, SECRET)
+    elsewhere = await replica.record("telegram", CHAT, [run_button, gate])
+    await replica.close()
 
     assert again[0] == first[1]  # the card edited in place keeps its keys
+    assert elsewhere == first
     assert len({*first, *again}) == 3
+    assert (
+        CallbackTokens(store.engine, b"another secret").token("telegram", CHAT, gate) != (first[1])
+    )
     assert all(len(token.encode()) == TOKEN_CHARS <= 64 for token in first + again)
     resolved = await tokens.resolve("telegram", first[1])
     assert resolved is not None
@@ -41,9 +50,9 @@ async def test_a_button_keeps_one_short_key_that_resolves_to_it_and_its_chat(
 
 
 async def test_a_key_the_bot_never_made_resolves_to_nothing(store: Store) -> None:
-    tokens = CallbackTokens(store.engine)
+    tokens = CallbackTokens(store.engine, SECRET)
     run = await new_run(store)
-    [made] = await tokens.tokens_for("telegram", CHAT, [Button(ButtonAction.RUN, run)])
+    [made] = await tokens.record("telegram", CHAT, [Button(ButtonAction.RUN, run)])
 
     assert await tokens.resolve("telegram", made[:-1] + ("A" if made[-1] != "A" else "B")) is None
     assert await tokens.resolve("slack", made) is None
@@ -51,18 +60,18 @@ async def test_a_key_the_bot_never_made_resolves_to_nothing(store: Store) -> Non
 
 
 async def test_the_same_button_in_another_chat_has_its_own_key(store: Store) -> None:
-    tokens = CallbackTokens(store.engine)
+    tokens = CallbackTokens(store.engine, SECRET)
     run = await new_run(store)
     button = Button(ButtonAction.CANCEL, run)
-    [here] = await tokens.tokens_for("telegram", CHAT, [button])
-    [there] = await tokens.tokens_for("telegram", "42", [button])
+    [here] = await tokens.record("telegram", CHAT, [button])
+    [there] = await tokens.record("telegram", "42", [button])
     assert here != there
     resolved = await tokens.resolve("telegram", there)
     assert resolved is not None and resolved.chat == "42"
 
 
 async def test_a_question_is_answered_once_and_only_by_whom_it_asked(store: Store) -> None:
-    tokens = CallbackTokens(store.engine)
+    tokens = CallbackTokens(store.engine, SECRET)
     run = await new_run(store)
     deny = Button(ButtonAction.DENY, run)
     await tokens.ask("telegram", f"reply:{CHAT}:77", CHAT, deny, asked="telegram:222")
