@@ -290,9 +290,11 @@ class FakeTelegram(LocalHTTPServer):
         raise AssertionError(f"no {label} button in chat {chat} on a message with {containing!r}")
 
     def callback_update(self, message: FakeMessage, data: str, *, user: FakeUser) -> dict[str, Any]:
+        """The update of ``user`` pressing a button carrying ``data`` on ``message``."""
         with self._lock:
             snapshot = message.json(self._chats)
-        query_id = f"{next(self._query_ids):x}4382bfdwd"
+            query_id = f"{next(self._query_ids):x}4382bfdwd"
+            self._queries[query_id] = False  # Telegram waits for its answer from now on
         return {
             "update_id": next(self._update_ids),
             "callback_query": {
