@@ -164,11 +164,9 @@ class TelegramInbound:
         if refusal is not None:
             await self._say(reply_to, refusal, alert=True)
             return
-        what = (
-            f"step `{button.step}` of run #{button.run_id}"
-            if button.step
-            else (f"run #{button.run_id}")
-        )
+        what = f"run #{button.run_id}"
+        if button.step:
+            what = f"step `{button.step}` of {what}"
         question = (
             f"{self.chat.mention(clicked.actor.id)}, why deny {what}? Reply to this message "
             f"with your reason (or `{NO_REASON}` for none)."
