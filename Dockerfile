@@ -2,6 +2,7 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY app ./app
 COPY bot ./bot
 COPY handlers ./handlers
 COPY playbooks ./playbooks

@@ -213,8 +213,9 @@ class _CountingHandler(logging.Handler):
 
 def _quiet_logs() -> _CountingHandler:
     from bot.logs import configure_logging
+    from playbooks.secrets import Redactor
 
-    configure_logging(level="WARNING", json=True, redact=str)
+    configure_logging(level="WARNING", json=True, redact=Redactor())
     counter = _CountingHandler()
     logging.getLogger().addHandler(counter)
     return counter

@@ -199,7 +199,12 @@ async def run(
             command = [*chatops_command(), "run"]
         else:
             env["PYTHONPATH"] = str(tree)
-            command = [sys.executable, "-c", "from bot.cli import main; main()", "run"]
+            # An older checkout may have its entry point where it was before the app/ root.
+            entry = (
+                "try:\n from app.cli import main\nexcept ImportError:\n from bot.cli import main\n"
+                "main()"
+            )
+            command = [sys.executable, "-c", entry, "run"]
         log = Path(workdir) / "chatops.log"
         with log.open("wb") as out:
             process = subprocess.Popen(

@@ -88,14 +88,14 @@ def free_port() -> int:
 
 
 def chatops_command() -> list[str]:
-    """The ``chatops`` console script next to this interpreter, else ``python -m bot.cli``."""
+    """The ``chatops`` console script next to this interpreter, else ``python -m app.cli``."""
     script = Path(sys.executable).parent / "chatops"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
     found = shutil.which("chatops", path=str(Path(sys.executable).parent))
     if found:
         return [found]
-    return [sys.executable, "-m", "bot.cli"]
+    return [sys.executable, "-m", "app.cli"]
 
 
 def clean_environ(**overrides: str) -> dict[str, str]:

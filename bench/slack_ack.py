@@ -169,8 +169,9 @@ def _watch_gc() -> list[tuple[int, float]]:
 def _quiet_logs() -> list[str]:
     """WARNING and above only; returns a list that collects what was logged."""
     from bot.logs import configure_logging
+    from playbooks.secrets import Redactor
 
-    configure_logging(level="WARNING", json=True, redact=str)
+    configure_logging(level="WARNING", json=True, redact=Redactor())
     logged: list[str] = []
 
     class Collect(logging.Handler):
@@ -215,8 +216,8 @@ async def _serve_app(kind: str, conn: Connection, api_url: str, workdir: Path) -
     logged = _quiet_logs()
     closers: list[Any] = []
     if kind == CHATOPS:
+        from app.assembly import assemble
         from bot.runtime import open_dependencies
-        from bot.serve import assemble
         from bot.settings import Settings
 
         config = workdir / "chatops.yaml"

@@ -12,7 +12,7 @@ under uvicorn on 127.0.0.1 in its own process:
 - **bare concurrent**: the same with ``concurrent_updates(True)``;
 - **bare limited**: the same, concurrent, with PTB's ``AIORateLimiter`` (Telegram's limits:
   30 messages a second in all, 20 a minute to one group), as chatops sends;
-- **chatops**: ``chatops run``'s assembly (``bot.serve.assemble``) with Telegram in webhook
+- **chatops**: ``chatops run``'s assembly (``app.assembly.assemble``) with Telegram in webhook
   mode on a fresh SQLite file; the command posts a run card (nothing executes).
 
 The fake Bot API (``tests/support/fake_telegram.py``) runs in its own process and stamps each
@@ -177,8 +177,8 @@ async def _serve(kind: str, api_url: str, token: str, workdir: Path, conn: Conne
     configure_logging(level="WARNING", json=True, redact=str)
     closers: list[Any] = []
     if kind == CHATOPS:
+        from app.assembly import assemble
         from bot.runtime import open_dependencies
-        from bot.serve import assemble
         from bot.settings import Settings
 
         config = workdir / "chatops.yaml"
@@ -401,10 +401,10 @@ async def count_edits(steps: int, step_s: float, workdir: Path) -> EditCount:
     """Run a playbook of ``steps`` waits of ``step_s`` on Telegram; count its chat's edits."""
     import httpx
 
+    from app.assembly import assemble
     from bot.lifecycle import RunStatus
     from bot.logs import configure_logging
     from bot.runtime import open_dependencies
-    from bot.serve import assemble
     from bot.settings import Settings
     from tests.support.fake_telegram import ALICE, FakeTelegram
 

@@ -10,10 +10,11 @@ import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from bot.cards import format_expiry
 from bot.chat import ButtonAction, ButtonPress, MessageRef
 from bot.db.records import RunRecord, StepRecord
 from bot.executor import Executor
-from bot.lifecycle import RunStatus, StepStatus
+from bot.lifecycle import SYSTEM, RunStatus, StepStatus
 from bot.lookups import not_now, require_run
 from bot.observer import safely
 from bot.policy import APPROVE, DENY, approval_state, may_decide, reminder_due
@@ -72,7 +73,16 @@ class Approvals:
         policy = self._step_policy(run, step_id) if step_id else self._run_policy(run)
         if policy is None:
             raise ChatOpsError(f"Run #{run.id} has nothing to approve.")
-        await self._require_open(run, step_id, policy, decision)
+        try:
+            await self._require_open(run, step_id, policy, decision)
+        except ChatOpsError:
+            # A second click after the wait was settled: say what this person did, not how
+            # the wait ended.
+            earlier = await self.store.decisions(run.id, step_id)
+            mine = next((d for d in earlier if d.actor == press.actor.key), None)
+            if mine is not None:
+                raise ChatOpsError(_already_decided(mine.decision, run.id, step_id)) from None
+            raise
         refusal = may_decide(press.actor, run, policy, self.deps.config)
         if refusal is not None:
             raise ChatOpsError(refusal)
@@ -86,24 +96,27 @@ class Approvals:
             owner=self.owner,
         )
         if outcome.already_decided:
-            raise ChatOpsError(f"You have already decided on run #{run.id}; it counts once.")
+            mine = next(d for d in outcome.decisions if d.actor == press.actor.key)
+            raise ChatOpsError(_already_decided(mine.decision, run.id, step_id))
         if outcome.approval is None:
             # Something closed the wait since we looked: the window, a deny, the threshold.
             fresh = await require_run(self.store, run.id)
             await self._require_open(fresh, step_id, policy, decision)
             raise ChatOpsError(await self._closed(fresh, step_id, decision))
+        await self._count_decision(run, step_id, policy, outcome.approval.decided_at, decision)
         state = approval_state(policy, outcome.decisions)
         who = press.actor.display
         reason = f": {press.reason}" if press.reason else ""
         if step_id:
             self.executor.gates.wake(run.id)  # the waiting step re-reads the decisions
-            verb = "denied" if decision == DENY else "approved"
-            mark = "🚫" if decision == DENY else "👍"
-            await self.progress.announce(
-                run,
-                f"{mark} {who} {verb} step `{step_id}` of run #{run.id}{reason}"
-                f" ({state.describe(policy)}).",
-            )
+            if decision == DENY:  # the deny settles it: its reason is all there is to say
+                said = f"🚫 {who} denied step `{step_id}` of run #{run.id}{reason or ''}."
+            else:
+                said = (
+                    f"👍 {who} approved step `{step_id}` of run #{run.id}"
+                    f" ({state.describe(policy)})."
+                )
+            await self.progress.announce(run, said)
         elif outcome.run is None:
             await self.progress.announce(run, f"👍 {who} approved ({state.describe(policy)}).")
         elif outcome.run.status is RunStatus.DENIED:
@@ -153,11 +166,12 @@ class Approvals:
             run.id,
             expected={RunStatus.PENDING},
             to=RunStatus.EXPIRED,
-            actor="system",
-            surface="system",
+            actor=SYSTEM,
+            surface=SYSTEM,
             detail={"expired_at": run.expires_at.isoformat()},
         )
         if expired is not None:
+            self.deps.metrics.approvals_expired.labels(run.playbook, "run").inc()
             window = format_duration(policy.expires_after) if policy else "its window"
             await self.progress.announce(
                 expired, f"⌛ Run #{run.id} expired: it was not approved within {window}."
@@ -185,7 +199,7 @@ class Approvals:
             self.executor.gates.wake(run.id)  # the gate fails the step now, not at its poll
             raise ChatOpsError(
                 f"Can't {decision} step `{step_id}` of run #{run.id}: its approval expired at "
-                f"{gate.expires_at:%H:%M} UTC."
+                f"{format_expiry(gate.expires_at, policy.expires_after)}."
             )
         if gate is None:
             raise ChatOpsError(await self._closed(run, step_id, decision))
@@ -205,6 +219,26 @@ class Approvals:
                 return step if step.status is StepStatus.WAITING else None
         return None
 
+    async def _count_decision(
+        self,
+        run: RunRecord,
+        step_id: str,
+        policy: ApprovalPolicy,
+        decided_at: datetime,
+        decision: str,
+    ) -> None:
+        """Metrics: the decision, and how long after its request it came."""
+        metrics = self.deps.metrics
+        metrics.approval_decisions.labels(run.playbook, decision).inc()
+        expires_at = run.expires_at
+        if step_id:
+            gate = await self._gate(run, step_id)
+            expires_at = gate.expires_at if gate is not None else None
+        if expires_at is not None:
+            asked_at = expires_at - timedelta(seconds=policy.expires_after)
+            waited = max((decided_at - asked_at).total_seconds(), 0.0)
+            metrics.approval_wait.labels(decision).observe(waited)
+
     def _run_policy(self, run: RunRecord) -> ApprovalPolicy | None:
         if run.playbook not in self.deps.catalog:
             return None
@@ -217,3 +251,9 @@ class Approvals:
             if step.id == step_id:
                 return step.approval
         return None
+
+
+def _already_decided(decision: str, run_id: int, step_id: str) -> str:
+    what = f"step `{step_id}` of run #{run_id}" if step_id else f"run #{run_id}"
+    done = "approved" if decision == APPROVE else "denied"
+    return f"You have already {done} {what}; it counts once."

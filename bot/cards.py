@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from bot.chat import Button, ButtonAction, Card, CardField
@@ -11,9 +12,16 @@ from bot.db.records import ApprovalRecord, RunRecord, StepRecord
 from bot.lifecycle import RunStatus, StepStatus
 from bot.policy import approval_state
 from playbooks.durations import format_duration
-from playbooks.plan import Plan, PlannedStep
+from playbooks.plan import Plan, PlannedStep, Rate
 
-__all__ = ["STATUS_EMOJI", "STEP_MARK", "command_params", "format_params", "render_run_card"]
+__all__ = [
+    "STATUS_EMOJI",
+    "STEP_MARK",
+    "command_params",
+    "format_expiry",
+    "format_params",
+    "render_run_card",
+]
 
 STATUS_EMOJI = {
     RunStatus.PENDING: "🟡",
@@ -35,6 +43,18 @@ STEP_MARK = {
     StepStatus.WAITING: "⏸️",
 }
 _NOT_STARTED = "▫️"
+
+
+SECONDS_SHOWN_UNDER = 180.0
+"""A window shorter than this (seconds) has its end shown to the second: "expires 07:15"
+for a 20-second window opened at 07:14:41 would say less than the window itself."""
+
+
+def format_expiry(expires_at: datetime, window: float) -> str:
+    """When a window of ``window`` seconds closes, as people read it: ``07:45 UTC``, or
+    ``07:15:01 UTC`` for a short one."""
+    shown = f"{expires_at:%H:%M:%S}" if window < SECONDS_SHOWN_UNDER else f"{expires_at:%H:%M}"
+    return f"{shown} UTC"
 
 
 def format_params(params: dict[str, Any]) -> str:
@@ -68,10 +88,13 @@ def render_run_card(
         CardField("Requested by", run.requester_display),
         CardField("Params", format_params(run.params)),
         CardField("Risk", playbook.risk.value),
-        CardField("Estimate", _estimate(run)),
+        CardField("Estimate", _estimate(run, plan.estimate.rate)),
         CardField("Approval", _approval_line(run, plan, steps, decisions)),
     ]
     lines = [_plan_line(i, s, by_id.get(("main", s.id))) for i, s in enumerate(plan.steps, 1)]
+    if plan.changes:
+        lines.append("Changes:")
+        lines += [f"• {change}" for change in plan.changes]
     if plan.rollback:
         lines.append("If a step fails, roll back:")
         lines += [
@@ -93,12 +116,16 @@ def render_run_card(
     )
 
 
-def _estimate(run: RunRecord) -> str:
+def _estimate(run: RunRecord, rate: Rate | None) -> str:
     text = f"~{format_duration(run.estimate_seconds)}"
+    if rate is not None and rate.seconds:
+        text += f" ({format_duration(rate.seconds)} per {rate.unit})"
     if run.estimate_cost_usd:
         text += f" · ${run.estimate_cost_usd:,.2f}"
     else:
         text += " · $0"
+    if rate is not None and rate.cost_usd:
+        text += f" (${rate.cost_usd:,.2f} per {rate.unit})"
     return text
 
 
@@ -116,7 +143,8 @@ def _approval_line(
         state = approval_state(policy, [d for d in decisions if not d.step_id])
         line = state.describe(policy)
         if run.status is RunStatus.PENDING and run.expires_at is not None:
-            line += f"; expires {run.expires_at:%H:%M} UTC"
+            window = (run.expires_at - run.created_at).total_seconds()
+            line += f"; expires {format_expiry(run.expires_at, window)}"
         parts.append(line)
     records = {s.step_id: s for s in steps if s.phase == "main"}
     for step in plan.playbook.steps:
@@ -130,7 +158,7 @@ def _approval_line(
         state = approval_state(step.approval, gate_decisions)
         line = f"step `{step.id}`: {state.describe(step.approval)}"
         if expires_at is not None:
-            line += f"; expires {expires_at:%H:%M} UTC"
+            line += f"; expires {format_expiry(expires_at, step.approval.expires_after)}"
         parts.append(line)
     if not parts:
         return f"not required; {run.requester_display} presses Run after reviewing the plan"
@@ -140,17 +168,31 @@ def _approval_line(
 def _plan_line(
     index: int, planned: PlannedStep, record: StepRecord | None, *, prefix: str = ""
 ) -> str:
-    mark = STEP_MARK[record.status] if record else _NOT_STARTED
+    if record:
+        mark = STEP_MARK[record.status]
+    else:
+        mark = STEP_MARK[StepStatus.SKIPPED] if planned.skipped else _NOT_STARTED
     text = f"{mark} {prefix}{index}. `{planned.id}` {planned.text}"
+    if planned.skipped:
+        return text + " (skipped with these params)"
     if planned.gated:
         text += " 🔐 asks for approval first"
     if planned.condition:
         text += f" (only if {planned.condition.strip('{} ')})"
     if record and record.status in (StepStatus.SUCCEEDED, StepStatus.FAILED) and record.summary:
-        text += f" → {record.summary}"
+        text += f" → {_outcome(record.summary, planned.text)}"
     if planned.problem and not record:
         text += " ⚠️"  # the problem itself is in the card's notes
     return text
+
+
+def _outcome(summary: str, planned: str) -> str:
+    """What a step's summary adds to its plan line: a summary that repeats what the plan
+    already says (``POST …/before → 200`` under ``POST …/before``) shows only its outcome."""
+    said, arrow, outcome = summary.rpartition(" → ")
+    if arrow and said.strip() and said.strip() in planned:
+        return outcome
+    return summary
 
 
 def _status_line(run: RunRecord, plan: Plan, steps: Sequence[StepRecord]) -> str:
@@ -161,10 +203,7 @@ def _status_line(run: RunRecord, plan: Plan, steps: Sequence[StepRecord]) -> str
         waiting = next(s for s in steps if s.status is StepStatus.WAITING)
         return f"Paused: step `{waiting.step_id}` waits for approval"
     if status is RunStatus.RUNNING:
-        done = sum(1 for s in steps if s.phase == "main" and s.status is not StepStatus.RUNNING)
-        running = next((s.step_id for s in steps if s.status is StepStatus.RUNNING), None)
-        current = f": `{running}`" if running else ""
-        return f"Running step {min(done + 1, len(plan.steps))} of {len(plan.steps)}{current}"
+        return _progress_line(plan, steps)
     took = ""
     if run.started_at and run.finished_at:
         took = f" in {format_duration((run.finished_at - run.started_at).total_seconds())}"
@@ -175,8 +214,38 @@ def _status_line(run: RunRecord, plan: Plan, steps: Sequence[StepRecord]) -> str
         RunStatus.CANCELLED: "Cancelled",
         RunStatus.DENIED: "Denied",
         RunStatus.EXPIRED: "Expired before it was approved",
-        RunStatus.INTERRUPTED: "Interrupted: the process running it stopped. Resume or Abort?",
+        RunStatus.INTERRUPTED: "Interrupted before it finished. Resume or Abort?",
     }[status]
+
+
+def _progress_line(plan: Plan, steps: Sequence[StepRecord]) -> str:
+    """Which step a running run is at: the one running (a resumed run re-runs the step that
+    stopped it, so its own place in the plan, not a count of steps seen), or, once a step
+    failed, which rollback step undoes it, numbered in the order rollback runs them."""
+    running = next((s for s in steps if s.status is StepStatus.RUNNING), None)
+    rolling_back = any(s.phase == "rollback" for s in steps)
+    if rolling_back and plan.rollback:
+        total = len(plan.rollback)
+        if running is not None and running.phase == "rollback":
+            index = total - running.position  # bottom-up: the last one defined runs first
+            return f"Rolling back {index} of {total}: `{running.step_id}`"
+        done = sum(1 for s in steps if s.phase == "rollback")
+        return f"Rolling back {min(done + 1, total)} of {total}"
+    total = len(plan.steps)
+    if running is not None:
+        return f"Running step {running.position + 1} of {total}: `{running.step_id}`"
+    # Between two steps: the first one not done yet is next (a resumed run runs again the
+    # step that stopped it; one that failed and let the run go on is done).
+    records = {s.step_id: s for s in steps if s.phase == "main"}
+    for index, step in enumerate(plan.playbook.steps, 1):
+        record = records.get(step.id)
+        done = record is not None and (
+            record.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+            or (record.status is StepStatus.FAILED and step.continue_on_failure)
+        )
+        if not done:
+            return f"Running step {index} of {total}: `{step.id}`"
+    return f"Running step {total} of {total}"
 
 
 def _buttons(run: RunRecord, plan: Plan) -> list[Button]:

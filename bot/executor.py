@@ -18,12 +18,15 @@ from pydantic import ValidationError
 
 from bot.chat import Actor
 from bot.clock import Clock
+from bot.db.engine import UNREACHABLE
 from bot.db.records import RunRecord, StepRecord
 from bot.db.store import Store
 from bot.gates import ApprovalGates
-from bot.lifecycle import RunStatus, StepStatus
+from bot.lifecycle import SYSTEM, RunStatus, StepStatus
 from bot.observer import RunObserver, safely
+from bot.outage import LOST_DATABASE, STOPS_A_RUN, LostDatabase, first_line
 from bot.step_context import StepContext, step_view
+from bot.stops import RunStops
 from playbooks.actions.base import ActionResult, MisconfiguredError
 from playbooks.actions.registry import ActionRegistry
 from playbooks.catalog import Catalog
@@ -38,7 +41,6 @@ from playbooks.templating import EnvView, SecretsView, evaluate_condition, rende
 __all__ = ["Executor", "StepOutcome"]
 
 log = structlog.get_logger(__name__)
-SYSTEM = "system"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Executor:
         self.gates = ApprovalGates(
             store=store, clock=clock, observer=observer, poll_every=gate_poll
         )
+        self.stops = RunStops(store=store, observer=observer, owner=owner)
 
     async def execute(
         self, run: RunRecord, playbook: Playbook, actor: str, *, resume: bool = False
@@ -94,7 +97,30 @@ class Executor:
 
         Returns the run as it ended. A cancelled task closes its steps still running or
         waiting; a child run is cancelled with it and the cancellation goes on up to the parent.
+        A run whose store stops answering goes no further and ends interrupted once the
+        database is back (:mod:`bot.outage`).
         """
+        try:
+            try:
+                return await self._steps_then_end(run, playbook, actor, resume=resume)
+            except STOPS_A_RUN as exc:
+                # The run's state can no longer be recorded: it goes no further. A
+                # sub-playbook's run stops at once and its parent's engine records both.
+                stopped = exc.runs if isinstance(exc, LostDatabase) else ()
+                if run.parent_run_id is not None:
+                    raise LostDatabase((*stopped, run.id)) from exc
+                cause = exc.__cause__ if isinstance(exc, LostDatabase) else exc
+                log.warning("run_lost_database", run=run.id, error=first_line(cause or exc))
+                return await self.stops.abandon(
+                    run, RunStatus.INTERRUPTED, LOST_DATABASE, sub_runs=stopped
+                )
+        except asyncio.CancelledError:
+            await asyncio.shield(self.stops.cancelled(run))
+            raise
+
+    async def _steps_then_end(
+        self, run: RunRecord, playbook: Playbook, actor: str, *, resume: bool
+    ) -> RunRecord:
         variables = self.variables(run, playbook)
         done: dict[str, StepRecord] = {}
         if resume:
@@ -105,29 +131,25 @@ class Executor:
             }
         for step_id, record in done.items():
             variables["steps"][step_id] = step_view(record, None)
-        try:
-            failure: StepOutcome | None = None
-            for position, step in enumerate(playbook.steps):
-                if step.id in done:
-                    continue
-                outcome = await self.run_step(run, step, position, "main", variables)
-                variables["steps"][step.id] = step_view(outcome.record, outcome.result)
-                if outcome.failed and not step.continue_on_failure:
-                    failure = outcome
-                    break
-            if failure is None:
-                return await self._finish(run, RunStatus.SUCCEEDED, actor, error=None)
-            error = f"step `{failure.record.step_id}` failed: {failure.record.error}"
-            if not playbook.rollback:
-                return await self._finish(run, RunStatus.FAILED, actor, error=error)
-            rolled_back = await self._rollback(run, playbook, variables)
-            status = RunStatus.ROLLED_BACK if rolled_back else RunStatus.FAILED
-            if not rolled_back:
-                error += "; rollback did not complete"
-            return await self._finish(run, status, actor, error=error)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._record_cancel(run))
-            raise
+        failure: StepOutcome | None = None
+        for position, step in enumerate(playbook.steps):
+            if step.id in done:
+                continue
+            outcome = await self.run_step(run, step, position, "main", variables)
+            variables["steps"][step.id] = step_view(outcome.record, outcome.result)
+            if outcome.failed and not step.continue_on_failure:
+                failure = outcome
+                break
+        if failure is None:
+            return await self._finish(run, RunStatus.SUCCEEDED, actor, error=None)
+        error = f"step `{failure.record.step_id}` failed: {failure.record.error}"
+        if not playbook.rollback:
+            return await self._finish(run, RunStatus.FAILED, actor, error=error)
+        rolled_back = await self._rollback(run, playbook, variables)
+        status = RunStatus.ROLLED_BACK if rolled_back else RunStatus.FAILED
+        if not rolled_back:
+            error += "; rollback did not complete"
+        return await self._finish(run, status, actor, error=error)
 
     async def run_step(
         self,
@@ -209,8 +231,8 @@ class Executor:
                 break  # another attempt would meet the same configuration
             except ChatOpsError as exc:
                 reason = exc.reason
-            except asyncio.CancelledError:
-                raise
+            except (asyncio.CancelledError, LostDatabase):
+                raise  # a sub-playbook that lost the database stops its parent too
             except Exception as exc:  # a plugin's bug must fail its step, not the engine
                 log.exception("action_crashed", run=run.id, step=step.id, action=step.action)
                 reason = f"{type(exc).__name__}: {exc}"
@@ -275,25 +297,31 @@ class Executor:
         estimate = estimate_playbook(
             playbook, resolved, self.registry, playbooks, self.environ, depth=0
         )
-        child = await self.store.create_run(
-            playbook=name,
-            params=resolved,
-            actor=_system_actor(parent),
-            place=parent.place,
-            estimate_seconds=estimate.seconds,
-            estimate_cost_usd=estimate.cost_usd,
-            parent_run_id=parent.id,
-            parent_step=step.id,
-        )
-        started = await self.store.transition(
-            child.id,
-            expected={RunStatus.PENDING},
-            to=RunStatus.RUNNING,
-            actor=SYSTEM,
-            surface=SYSTEM,
-            owner=self.owner,
-            detail={"parent_run": parent.id},
-        )
+        try:
+            child = await self.store.create_run(
+                playbook=name,
+                params=resolved,
+                actor=_system_actor(parent),
+                place=parent.place,
+                estimate_seconds=estimate.seconds,
+                estimate_cost_usd=estimate.cost_usd,
+                parent_run_id=parent.id,
+                parent_step=step.id,
+            )
+        except UNREACHABLE as exc:
+            raise LostDatabase() from exc
+        try:
+            started = await self.store.transition(
+                child.id,
+                expected={RunStatus.PENDING},
+                to=RunStatus.RUNNING,
+                actor=SYSTEM,
+                surface=SYSTEM,
+                owner=self.owner,
+                detail={"parent_run": parent.id},
+            )
+        except UNREACHABLE as exc:
+            raise LostDatabase((child.id,)) from exc  # it may have started, answer lost
         assert started is not None  # nobody else knows this child yet
         ended = await self.execute(started, playbook, SYSTEM)
         summary = f"sub-playbook `{name}` (run #{ended.id}) {ended.status.value}"
@@ -355,31 +383,12 @@ class Executor:
             actor=actor,
             surface=SYSTEM,
             error=error,
+            held_by=self.owner,
         )
         if ended is None:  # cancelled or interrupted meanwhile: that decision stands
             return await self._reload(run.id)
         await safely(self.observer.run_changed(ended))
         return ended
-
-    async def _record_cancel(self, run: RunRecord) -> None:
-        """Close the steps the stop left open (a main or rollback step running, a gate
-        waiting), each with how long it ran; a child run ends with its parent."""
-        stopped = await self.store.get_run(run.id)
-        how = stopped.status if stopped and stopped.status is not RunStatus.RUNNING else None
-        summary = f"the run was {(how or RunStatus.CANCELLED).value}"
-        for record in await self.store.close_open_steps(run.id, summary=summary, actor=SYSTEM):
-            await self._tell_step(run, record)
-        if run.parent_run_id is not None:
-            ended = await self.store.transition(
-                run.id,
-                expected={RunStatus.RUNNING},
-                to=RunStatus.CANCELLED,
-                actor=SYSTEM,
-                surface=SYSTEM,
-                detail={"reason": "parent run stopped"},
-            )
-            if ended is not None:
-                await safely(self.observer.run_changed(ended))
 
     async def _reload(self, run_id: int) -> RunRecord:
         current = await self.store.get_run(run_id)

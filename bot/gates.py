@@ -84,7 +84,11 @@ class ApprovalGates:
             while True:
                 verdict = await self._verdict(run, step, policy, expires_at)
                 if verdict is not None:
-                    await safely(self.observer.approval_closed(run, verdict.outcome, step.id))
+                    await safely(
+                        self.observer.approval_closed(
+                            run, verdict.outcome, step.id, expired=verdict.expired
+                        )
+                    )
                     return verdict.refusal
                 now = self.clock.now()
                 if reminder_due(
@@ -122,7 +126,9 @@ class ApprovalGates:
             return verdict
         window = format_duration(policy.expires_after)
         return _Verdict(
-            f"approval expired after {window}", f"⌛ Expired: not decided within {window}."
+            f"approval expired after {window}",
+            f"⌛ Expired: not decided within {window}.",
+            expired=True,
         )
 
 
@@ -132,6 +138,7 @@ class _Verdict:
 
     refusal: str | None
     outcome: str
+    expired: bool = False  # nobody decided within the window
 
 
 def _settle(

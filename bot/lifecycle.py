@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ACTIVE", "TERMINAL", "RunStatus", "StepStatus", "can_transition"]
+__all__ = ["ACTIVE", "SYSTEM", "TERMINAL", "RunStatus", "StepStatus", "can_transition"]
+
+SYSTEM = "system"
+"""Who moved a run when no person did (the engine, a sweep, an expiry), in the audit trail."""
 
 
 class RunStatus(StrEnum):

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from bot.db.records import RunRecord
 from bot.lifecycle import RunStatus
 
-__all__ = ["OwnerId", "is_orphaned", "pid_alive"]
+__all__ = ["OwnerId", "is_orphaned", "must_let_go", "pid_alive"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,11 @@ def is_orphaned(
     if owner.host == me.host and not alive(owner.pid):
         return True
     return run.heartbeat_at is None or now - run.heartbeat_at > stale_after
+
+
+def must_let_go(last_beat: float, now: float, *, stale_after: float) -> bool:
+    """Whether a replica must stop the runs it executes: its last heartbeat that reached the
+    database (``last_beat``, on the same clock as ``now``) is half as old as the age at which
+    other replicas presume it dead (:func:`is_orphaned`) and may take its runs over. The
+    other half is the margin for clocks, and for the checks to come round."""
+    return now - last_beat > stale_after / 2

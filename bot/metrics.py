@@ -31,6 +31,31 @@ class Metrics:
             ["surface", "outcome"],
             registry=self.registry,
         )
+        self.approvals_requested = Counter(
+            "chatops_approvals_requested_total",
+            "Approval waits opened (a run's own, or a step gate's), by playbook.",
+            ["playbook", "wait"],
+            registry=self.registry,
+        )
+        self.approval_decisions = Counter(
+            "chatops_approval_decisions_total",
+            "Approve and Deny decisions that counted, by playbook.",
+            ["playbook", "decision"],
+            registry=self.registry,
+        )
+        self.approvals_expired = Counter(
+            "chatops_approvals_expired_total",
+            "Approval waits that closed undecided when their window passed, by playbook.",
+            ["playbook", "wait"],
+            registry=self.registry,
+        )
+        self.approval_wait = Histogram(
+            "chatops_approval_decision_seconds",
+            "Time from an approval request to each decision that counted.",
+            ["decision"],
+            buckets=(10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600),
+            registry=self.registry,
+        )
         self.http_refused = Counter(
             "chatops_http_requests_refused_total",
             "Requests refused before any handler read them (bad signature or secret, too "

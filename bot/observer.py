@@ -46,8 +46,11 @@ class RunObserver(Protocol):
         reminder: bool = False,
     ) -> None: ...
 
-    async def approval_closed(self, run: RunRecord, outcome: str, step_id: str | None) -> None:
-        """A wait for decisions ended (``outcome`` says how): its requests lose their buttons."""
+    async def approval_closed(
+        self, run: RunRecord, outcome: str, step_id: str | None, *, expired: bool = False
+    ) -> None:
+        """A wait for decisions ended (``outcome`` says how; ``expired``: nobody decided in
+        time): its requests lose their buttons."""
         ...
 
 

@@ -17,6 +17,8 @@ from bot.db.records import ApprovalRecord, RunRecord
 from playbooks.model import ApprovalPolicy, Playbook
 
 __all__ = [
+    "APPROVE",
+    "DENY",
     "ApprovalState",
     "approval_state",
     "approver_identities",
@@ -27,6 +29,7 @@ __all__ = [
     "may_start",
     "reminder_due",
     "roles_of",
+    "tally",
 ]
 
 APPROVE = "approve"
@@ -120,6 +123,11 @@ class ApprovalState:
     def denied(self) -> bool:
         return bool(self.denied_by)
 
+    @property
+    def settled(self) -> bool:
+        """The wait is over: one deny ends it, or enough approvals."""
+        return self.denied or self.approved
+
     def describe(self, policy: ApprovalPolicy) -> str:
         if self.denied:
             why = f": {self.reasons[0]}" if self.reasons else ""
@@ -132,14 +140,20 @@ class ApprovalState:
         return "; ".join(parts)
 
 
-def approval_state(policy: ApprovalPolicy, decisions: Sequence[ApprovalRecord]) -> ApprovalState:
-    """Tally decisions; each person counts once (the store guarantees one row per person)."""
+def tally(decisions: Sequence[ApprovalRecord], needed: int) -> ApprovalState:
+    """The one rule that counts decisions: each person once (the store keeps one row per
+    person and wait), one deny settles the wait, ``needed`` approvals settle it too."""
     return ApprovalState(
         approved_by=tuple(d.actor_name or d.actor for d in decisions if d.decision == APPROVE),
         denied_by=tuple(d.actor_name or d.actor for d in decisions if d.decision == DENY),
-        needed=policy.min_approvals,
+        needed=needed,
         reasons=tuple(d.reason for d in decisions if d.decision == DENY and d.reason),
     )
+
+
+def approval_state(policy: ApprovalPolicy, decisions: Sequence[ApprovalRecord]) -> ApprovalState:
+    """:func:`tally` of ``decisions`` against the approvals ``policy`` needs."""
+    return tally(decisions, policy.min_approvals)
 
 
 def reminder_due(

@@ -7,10 +7,11 @@ from collections.abc import Iterable, Sequence
 from bot.cards import STATUS_EMOJI, STEP_MARK, command_params, format_params
 from bot.db.records import ApprovalRecord, AuditRecord, RunRecord, StepRecord
 from playbooks.durations import format_duration
-from playbooks.model import ParamSpec, Playbook
-from playbooks.plan import Plan
+from playbooks.model import ParamSpec, ParamType, Playbook
+from playbooks.plan import Plan, format_estimate, format_rate
 
 __all__ = [
+    "describe_condition",
     "format_catalog",
     "format_help",
     "format_history",
@@ -37,9 +38,7 @@ def usage() -> str:
 
 def format_catalog(playbooks: Iterable[Playbook]) -> str:
     rows = [
-        f"• `{p.name}` — {p.display_title} (risk {p.risk.value}"
-        + (", needs approval" if p.approval else "")
-        + ")"
+        f"• `{p.name}` — {p.display_title} (risk {p.risk.value}{_approval_note(p)})"
         for p in playbooks
     ]
     if not rows:
@@ -52,15 +51,22 @@ def format_help(playbook: Playbook, plan: Plan | None) -> str:
     if playbook.description:
         lines.append(playbook.description.strip())
     lines.append(f"Risk: {playbook.risk.value}")
+    if playbook.use_when:
+        lines.append("Use when: " + "; ".join(playbook.use_when))
+    if plan is None and (rate := format_rate(playbook.estimate)) is not None:
+        lines.append(f"Estimate: {rate}")
     if plan is not None:
         lines.append(f"Estimate with defaults: {_estimate(plan)}")
+        if plan.changes:
+            lines.append("Changes with defaults: " + "; ".join(plan.changes))
     if playbook.allowed:
         lines.append(f"Who may start it: {', '.join(playbook.allowed)}")
     if playbook.approval:
         policy = playbook.approval
-        when = policy.required if isinstance(policy.required, str) else "always"
-        if policy.required is False:
-            when = "never"
+        if isinstance(policy.required, str):
+            when = describe_condition(policy.required)
+        else:
+            when = "always" if policy.required else "never"
         approvers = ", ".join(policy.approvers) or "anyone allowed"
         lines.append(f"Approval: {when} — {policy.min_approvals} of {approvers}")
     if playbook.params:
@@ -81,8 +87,7 @@ def _param_line(name: str, spec: ParamSpec) -> str:
     if spec.choices:
         kind += f", one of {'/'.join(str(c) for c in spec.choices)}"
     if spec.min is not None or spec.max is not None:
-        kind += f", {spec.min if spec.min is not None else '…'} to "
-        kind += f"{spec.max if spec.max is not None else '…'}"
+        kind += f", {_bound(spec.min, spec)} to {_bound(spec.max, spec)}"
     default = (
         "required"
         if spec.required
@@ -94,6 +99,37 @@ def _param_line(name: str, spec: ParamSpec) -> str:
     return f"{text} — {spec.description}" if spec.description else text
 
 
+def _bound(value: float | None, spec: ParamSpec) -> str:
+    """A min or max as written for its type: ``5`` for an integer param, not ``5.0``."""
+    if value is None:
+        return "…"
+    if spec.type is ParamType.INTEGER or value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _approval_note(playbook: Playbook) -> str:
+    """How ``/playbook list`` says whether a playbook needs approval."""
+    policy = playbook.approval
+    if policy is None or policy.required is False:
+        return ""
+    if isinstance(policy.required, str):
+        return ", approval depends on params"
+    return ", needs approval"
+
+
+def describe_condition(expression: str) -> str:
+    """A ``when``-style condition over params, as people read it: ``{{ params.big }}`` is
+    "when `big` is true", ``{{ not params.big }}`` "when `big` is false", anything else
+    the expression itself without its braces and ``params.`` prefixes."""
+    text = expression.strip().removeprefix("{{").removesuffix("}}").strip()
+    negated = text.startswith("not ")
+    name = text.removeprefix("not ").strip()
+    if name.startswith("params.") and name[7:].isidentifier():
+        return f"when `{name[7:]}` is {'false' if negated else 'true'}"
+    return f"when `{text.replace('params.', '')}`"
+
+
 def _example(spec: ParamSpec) -> str:
     if spec.choices:
         return str(spec.choices[0])
@@ -103,12 +139,7 @@ def _example(spec: ParamSpec) -> str:
 
 
 def _estimate(plan: Plan) -> str:
-    cost = plan.estimate.cost_usd
-    return (
-        f"~{format_duration(plan.estimate.seconds)} · ${cost:,.2f}"
-        if cost
-        else (f"~{format_duration(plan.estimate.seconds)} · $0")
-    )
+    return format_estimate(plan.estimate)
 
 
 def format_plan(plan: Plan) -> str:
@@ -122,12 +153,21 @@ def format_plan(plan: Plan) -> str:
     ]
     for index, step in enumerate(plan.steps, 1):
         condition = f" (only if {step.condition.strip('{} ')})" if step.condition else ""
-        lines.append(f"{index}. `{step.id}` {step.text}{condition}")
+        gated = " 🔐 asks for approval first" if step.gated and not step.skipped else ""
+        skipped = " (skipped with these params)" if step.skipped else ""
+        lines.append(f"{index}. `{step.id}` {step.text}{gated}{condition}{skipped}")
+    if plan.changes:
+        lines.append("Changes:")
+        lines += [f"• {change}" for change in plan.changes]
     if plan.rollback:
         lines.append("If a step fails, roll back:")
-        lines += [f"↩ `{s.id}` {s.text}" for s in reversed(plan.rollback)]
+        lines += [
+            f"↩ `{s.id}` {s.text}" + (" (skipped with these params)" if s.skipped else "")
+            for s in reversed(plan.rollback)
+        ]
     lines += [f"⚠️ {problem}" for problem in plan.problems]
-    lines.append(f"Start it: `/playbook {playbook.name} {command_params(dict(plan.params))}`")
+    typed = command_params(dict(plan.params))
+    lines.append(f"Start it: `/playbook {playbook.name}{' ' + typed if typed else ''}`")
     return "\n".join(lines)
 
 

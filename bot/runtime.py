@@ -50,13 +50,18 @@ async def open_dependencies(
     clock: Clock | None = None,
     environ: Mapping[str, str] | None = None,
     http: httpx.AsyncClient | None = None,
+    redactor: Redactor | None = None,
 ) -> Dependencies:
-    """Load config and catalog (raising a precise error if either is wrong), then open the store."""
+    """Load config and catalog (raising a precise error if either is wrong), then open the store.
+
+    ``redactor`` is the process's own, when its log lines already use one: a secret a step
+    reads later (``secrets.NAME``) is then redacted from the logs too.
+    """
     env = dict(os.environ if environ is None else environ)
     config = load_config(settings.resolved_config_path())
     registry = ActionRegistry.default()
     catalog = load_catalog(settings, config, registry)
-    redactor = Redactor.from_environ(env)
+    redactor = redactor or Redactor.from_environ(env)
     clock = clock or SystemClock()
     store = await Store.open(settings.database_url, redact=redactor, clock=clock.now)
     client = http or step_http_client()

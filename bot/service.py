@@ -28,12 +28,15 @@ from bot.commands import (
     ScheduleCommand,
     StartRun,
 )
+from bot.db.engine import UNREACHABLE
 from bot.db.records import RunRecord
 from bot.executor import Executor
-from bot.lifecycle import RunStatus
-from bot.liveness import OwnerId, is_orphaned
+from bot.lifecycle import SYSTEM, RunStatus
+from bot.liveness import OwnerId, is_orphaned, must_let_go
 from bot.lookups import no_such_run, not_now, require_run
 from bot.observer import safely
+from bot.outage import LOST_DATABASE, first_line
+from bot.plans import Plans
 from bot.policy import may_cancel, may_resume, may_run, may_start
 from bot.progress import Progress
 from bot.replies import (
@@ -56,7 +59,6 @@ DATABASE_DOWN = (
     "I can't reach my database right now, so nothing was changed. Please try again in a minute."
 )
 UNEXPECTED = "Something went wrong on my side; nothing more was changed. It has been logged."
-SYSTEM = "system"
 
 
 class ChatOpsService:
@@ -68,7 +70,8 @@ class ChatOpsService:
         self.catalog = deps.catalog
         self.owner = OwnerId.for_this_process()
         self.chats: dict[str, Chat] = {}
-        self.progress = Progress(deps, self.chats, owner=str(self.owner))
+        self.plans = Plans(deps.registry, deps.catalog, deps.environ)
+        self.progress = Progress(deps, self.chats, self.plans, owner=str(self.owner))
         self.executor = Executor(
             store=deps.store,
             catalog=deps.catalog,
@@ -88,6 +91,7 @@ class ChatOpsService:
             deps, self.progress, self.executor, owner=str(self.owner), start_run=self._spawn
         )
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._stopping: set[int] = set()  # runs stopped here because heartbeats were lost
         self._background: list[asyncio.Task[None]] = []
         deps.metrics.active_runs.set_function(lambda: len(self._tasks))
 
@@ -115,17 +119,25 @@ class ChatOpsService:
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background = []
         for run_id in list(self._tasks):
-            stopped = await self.store.transition(
-                run_id,
-                expected={RunStatus.RUNNING},
-                to=RunStatus.INTERRUPTED,
-                actor=SYSTEM,
-                surface=SYSTEM,
-                error="the bot was shut down while this run was executing",
-            )
+            try:
+                stopped = await self.store.transition(
+                    run_id,
+                    expected={RunStatus.RUNNING},
+                    to=RunStatus.INTERRUPTED,
+                    actor=SYSTEM,
+                    surface=SYSTEM,
+                    error="the bot was shut down while this run was executing",
+                )
+            except UNREACHABLE as exc:
+                # It stays running under this process's name; once the database is back, a
+                # sweep (the next start here, or another replica) finds it interrupted.
+                log.warning("shutdown_not_recorded", run=run_id, error=first_line(exc))
+                stopped = None
             if stopped is not None:
                 await safely(self.progress.run_changed(stopped))
-            self._tasks[run_id].cancel()
+            executing = self._tasks.get(run_id)
+            if executing is not None:  # None: it ended by itself meanwhile
+                executing.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks.values()), timeout=grace)
         await self.progress.settle()
@@ -164,27 +176,54 @@ class ChatOpsService:
         await self.approvals.check()
 
     async def _liveness_loop(self) -> None:
-        every = self.deps.config.engine.heartbeat_every
+        """Heartbeat, sweep, approval windows, chat resync: every ``heartbeat_every``, for
+        as long as the process runs. A round that fails (the database away, a chat surface
+        refusing) is logged and the next one tries again."""
+        engine = self.deps.config.engine
+        every = engine.heartbeat_every
         # Event-dedup keys (Store.first_delivery) are dropped a day after they were seen, at
         # most once an hour: retries come within minutes, and the table must not grow forever.
         keep_deliveries, forget_every = timedelta(days=1), 3600.0
         forgot_at: float | None = None
+        loop = asyncio.get_running_loop()
+        beat_at = loop.time()
         while True:
             # Real time, not the injectable clock: this paces the process, not a playbook.
             await asyncio.sleep(every)
             try:
-                await self.store.heartbeat(str(self.owner))
+                # A heartbeat slower than the time between two (or a second) is as good as
+                # lost: a hung one must not hold up the check below.
+                async with asyncio.timeout(max(every, 1.0)):
+                    await self.store.heartbeat(str(self.owner))
+                beat_at = loop.time()
+            except Exception as exc:
+                _log_round_failed("liveness_check_failed", exc, check="heartbeat")
+                if must_let_go(beat_at, loop.time(), stale_after=engine.stale_after):
+                    self._let_go_of_runs()
+                continue  # the rest would fail the same way
+            try:
                 await self.sweep()
                 await self.approvals.check()
                 await self.progress.resync_cards()
-                now = asyncio.get_running_loop().time()
+                now = loop.time()
                 if forgot_at is None or now - forgot_at >= forget_every:
                     forgot_at = now
                     await self.store.forget_deliveries(
                         seen_before=self.deps.clock.now() - keep_deliveries
                     )
-            except SQLAlchemyError:
-                log.warning("liveness_check_failed", exc_info=True)
+            except Exception as exc:
+                _log_round_failed("liveness_check_failed", exc, check="sweep")
+
+    def _let_go_of_runs(self) -> None:
+        """Stop every run executing here: this process's heartbeats have not reached the
+        database for so long that another replica may soon presume it dead and take its
+        runs over. Each is recorded interrupted once the database answers (unless another
+        replica got there first), so no run ever executes in two places."""
+        for run_id, task in self._tasks.items():
+            if run_id not in self._stopping and run_id not in self.executor.stops.ending:
+                log.warning("run_let_go", run=run_id, reason="heartbeats lost")
+                self._stopping.add(run_id)
+                task.cancel()
 
     async def _cancel_watch_loop(self) -> None:
         """Stop runs executing here that another replica cancelled: one query for them all.
@@ -201,11 +240,13 @@ class ChatOpsService:
                 continue
             try:
                 statuses = await self.store.statuses(list(self._tasks))
-            except SQLAlchemyError:
-                log.warning("cancel_check_failed", exc_info=True)
+            except Exception as exc:
+                _log_round_failed("cancel_check_failed", exc)
                 continue
             for run_id, status in statuses.items():
                 task = self._tasks.get(run_id)
+                if run_id in self.executor.stops.ending:
+                    continue  # this process is recording how it stopped: its own status
                 if task is not None and status in stopped_elsewhere:
                     self.progress.forget(run_id)  # its cached row says running no longer
                     task.cancel()
@@ -250,7 +291,7 @@ class ChatOpsService:
             case Help(playbook=str(name)):
                 playbook = self.catalog.get(name)
                 try:
-                    plan: Plan | None = self.progress.plan(playbook, {})
+                    plan: Plan | None = self.plans.build(playbook, {})
                 except ParamError:
                     plan = None  # required params have no defaults to estimate with
                 await self._private(inv, format_help(playbook, plan))
@@ -282,7 +323,7 @@ class ChatOpsService:
         if refusal is not None:
             raise ChatOpsError(refusal)
         try:
-            plan = self.progress.plan(playbook, command.params)
+            plan = self.plans.build(playbook, command.params)
         except ParamError as exc:
             raise ParamError(
                 f"Can't start `{playbook.name}`: {exc.reason}. "
@@ -307,7 +348,7 @@ class ChatOpsService:
             needs_approval=plan.needs_approval,
             expires_at=expiry_for(playbook, plan, self.deps.clock.now()),
         )
-        self.progress.remember_plan(run.id, plan)
+        self.plans.remember(run.id, plan)
         try:
             card = await self.progress.chat(inv.place.surface).post_card(
                 inv.place, render_run_card(run, plan, [])
@@ -410,25 +451,44 @@ class ChatOpsService:
         task.add_done_callback(lambda _t: self._tasks.pop(run.id, None))
 
     async def _execute(self, run: RunRecord, resume: bool) -> None:
+        """A run's task. Nothing awaits it, so it ends every way without raising: how the
+        run ended is in the database and in chat, or in the log when neither could be told."""
         try:
             await self.executor.execute(run, self.catalog.get(run.playbook), SYSTEM, resume=resume)
         except asyncio.CancelledError:
-            return  # the canceller has already recorded why
+            if run.id not in self._stopping:
+                return  # the canceller has already recorded why
+            # This process stopped it, its heartbeats lost: it records why, once it can.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            await self._abandon(run, RunStatus.INTERRUPTED, LOST_DATABASE)
         except Exception as exc:
             log.exception("run_crashed", run=run.id)
-            failed = await self.store.transition(
-                run.id,
-                expected={RunStatus.RUNNING},
-                to=RunStatus.FAILED,
-                actor=SYSTEM,
-                surface=SYSTEM,
-                error=f"internal error: {type(exc).__name__}: {exc}",
+            await self._abandon(
+                run, RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}"
             )
-            if failed is not None:
-                await safely(self.progress.run_changed(failed))
+        finally:
+            self._stopping.discard(run.id)
+
+    async def _abandon(self, run: RunRecord, to: RunStatus, error: str) -> None:
+        """Record how a run stopped here ended, retrying until the database takes it."""
+        try:
+            await self.executor.stops.abandon(run, to, error)
+        except Exception:
+            log.exception("run_end_not_recorded", run=run.id)
 
     async def _private(self, origin: Invocation | ButtonPress, text: str) -> None:
         try:
             await self.progress.chat(origin.actor.surface).reply_private(origin, text)
         except Exception:
             log.warning("private_reply_failed", exc_info=True)
+
+
+def _log_round_failed(event: str, exc: Exception, **context: str) -> None:
+    """A background round failed: a database that is away is expected now and then and
+    needs no traceback; anything else does."""
+    if isinstance(exc, UNREACHABLE):
+        log.warning(event, error=first_line(exc), **context)
+    else:
+        log.warning(event, exc_info=exc, **context)

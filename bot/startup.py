@@ -2,7 +2,7 @@
 
 The command line calls :func:`begin` first, :func:`imports_done` once the modules it needs
 are loaded, and :func:`settle` when the service is up (``chatops run`` through
-:func:`bot.serve.assemble`, which also hands the freed heap back: :func:`return_freed_memory`).
+:func:`app.assembly.assemble`, which also hands the freed heap back: :func:`return_freed_memory`).
 
 Imports. rich (with pygments) is installed because typer depends on it, and two libraries
 take it as soon as they are imported although the bot never uses it through them: structlog

@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import httpx
 
+from bot.clock import Clock
 from bot.db.records import RunRecord, StepRecord
 from bot.lifecycle import StepStatus
+from bot.observer import RunObserver
 from playbooks.actions.base import ActionResult, MisconfiguredError
+from playbooks.actions.registry import ActionRegistry
 from playbooks.errors import ChatOpsError
 from playbooks.model import Step
 from playbooks.templating import evaluate_condition, render_value
 
-if TYPE_CHECKING:
-    from bot.executor import Executor
+__all__ = ["StepContext", "StepEngine", "step_view"]
 
-__all__ = ["StepContext", "step_view"]
+
+class StepEngine(Protocol):
+    """What a step's context asks of the engine running it (the executor is one)."""
+
+    http: httpx.AsyncClient
+    environ: Mapping[str, str]
+    clock: Clock
+    registry: ActionRegistry
+    observer: RunObserver
+    sql_url: Callable[[str], str]
+
+    async def run_child(
+        self, parent: RunRecord, step: Step, name: str, params: Mapping[str, Any]
+    ) -> ActionResult:
+        """Run a sub-playbook as a child of ``parent``; ActionError unless it succeeds."""
+        ...
 
 
 def step_view(record: StepRecord, result: ActionResult | None) -> dict[str, Any]:
@@ -39,7 +56,7 @@ class StepContext:
     """One step's view of the engine."""
 
     def __init__(
-        self, *, executor: Executor, run: RunRecord, step: Step, variables: dict[str, Any]
+        self, *, executor: StepEngine, run: RunRecord, step: Step, variables: dict[str, Any]
     ) -> None:
         self._executor = executor
         self._run = run

@@ -10,6 +10,8 @@ run number at most the largest id the store can hold (:data:`bot.db.ids.MAX_ID`)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.commands import (
     CancelRun,
     Command,
@@ -24,6 +26,7 @@ from bot.db.ids import MAX_ID, MAX_ID_DIGITS
 from bot.replies import usage
 from handlers.words import QuoteError, split_words
 from playbooks.errors import ChatOpsError
+from playbooks.model import RESERVED_NAMES
 
 __all__ = [
     "MAX_COMMAND_LENGTH",
@@ -114,23 +117,47 @@ def _playbook(words: list[str]) -> Command:
     if not words:
         return Help()
     verb, rest = words[0], words[1:]
-    if verb == "list":
-        _no_more(rest, "/playbook list")
-        return ListPlaybooks()
-    if verb == "help":
-        _at_most_one(rest, "/playbook help [NAME]")
-        return Help(rest[0] if rest else None)
-    if verb == "history":
-        _at_most_one(rest, "/playbook history [NAME]")
-        return History(rest[0] if rest else None)
-    if verb in ("status", "cancel"):
+    if verb in RESERVED_NAMES:
+        return _VERBS[verb](rest)
+    return _start(verb, rest)
+
+
+def _list(rest: list[str]) -> Command:
+    _no_more(rest, "/playbook list")
+    return ListPlaybooks()
+
+
+def _help(rest: list[str]) -> Command:
+    _at_most_one(rest, "/playbook help [NAME]")
+    return Help(rest[0] if rest else None)
+
+
+def _history(rest: list[str]) -> Command:
+    _at_most_one(rest, "/playbook history [NAME]")
+    return History(rest[0] if rest else None)
+
+
+def _run_verb(verb: str) -> Callable[[list[str]], Command]:
+    def parse(rest: list[str]) -> Command:
         if len(rest) != 1:
             raise GrammarError(
                 f"Usage: `/playbook {verb} RUN`, for example `/playbook {verb} #12`."
             )
         run_id = parse_run_id(rest[0])
         return RunStatusQuery(run_id) if verb == "status" else CancelRun(run_id)
-    return _start(verb, rest)
+
+    return parse
+
+
+# The words after `/playbook` that are not a playbook: exactly the names a playbook may
+# not take (playbooks.model.RESERVED_NAMES), so neither can shadow the other.
+_VERBS: dict[str, Callable[[list[str]], Command]] = {
+    "list": _list,
+    "help": _help,
+    "history": _history,
+    "status": _run_verb("status"),
+    "cancel": _run_verb("cancel"),
+}
 
 
 def _start(name: str, words: list[str]) -> StartRun:

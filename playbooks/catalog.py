@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,7 +107,17 @@ class Catalog:
             raise PlaybookProblems(found.problems)
         return cls(found.playbooks.values())
 
+    @property
+    def by_name(self) -> Mapping[str, Playbook]:
+        """Every playbook by its name (what plans and lint look sub-playbooks up in)."""
+        return self._by_name
+
+    def find(self, name: str) -> Playbook | None:
+        """The playbook named ``name``, or None (a run of one since removed)."""
+        return self._by_name.get(name)
+
     def get(self, name: str) -> Playbook:
+        """The playbook named ``name``; UnknownPlaybookError suggesting close names."""
         try:
             return self._by_name[name]
         except KeyError:

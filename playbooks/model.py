@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -13,11 +14,13 @@ from playbooks.durations import Duration
 __all__ = [
     "ApprovalPolicy",
     "Estimate",
+    "Origin",
     "ParamSpec",
     "ParamType",
     "Playbook",
     "Risk",
     "Step",
+    "estimate_per_problem",
 ]
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -83,10 +86,41 @@ class ParamSpec(_Strict):
 
 
 class Estimate(_Strict):
-    """Expected duration and cost; either may be a template over ``params``."""
+    """Expected duration and cost; either may be a template over ``params``.
+
+    With ``per`` (the name of a list parameter) both are per item of that list:
+    ``{duration: 5m, cost_usd: 0.05, per: models}`` is 10 minutes and $0.10 for two models.
+    ``unit`` is what one item is called on cards ("5m per model"); by default the
+    parameter's name without its plural "s".
+    """
 
     duration: Duration | str = 0.0
     cost_usd: float | str = 0.0
+    per: ParamName | None = None
+    unit: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _unit_needs_per(self) -> Estimate:
+        if self.unit is not None and self.per is None:
+            raise ValueError("`unit` names the items of `per`: give `per` too")
+        return self
+
+    @property
+    def unit_name(self) -> str:
+        """What one item of ``per`` is called: ``unit``, else ``models`` → ``model``."""
+        if self.unit is not None:
+            return self.unit
+        name = (self.per or "item").replace("_", " ")
+        return name[:-1] if name.endswith("s") and not name.endswith("ss") else name
+
+
+class Origin(_Strict):
+    """Where a playbook comes from, for the catalog's documentation (never shown in chat)."""
+
+    runbook: str = ""
+    """The runbook and section it implements, e.g. ``Playbooks guide: Rerun DBT Models``."""
+    departures: list[str] = Field(default_factory=list)
+    """Where it does something other than the runbook says, and why."""
 
 
 class ApprovalPolicy(_Strict):
@@ -137,6 +171,11 @@ class Playbook(_Strict):
     approval: ApprovalPolicy | None = None
     steps: list[Step] = Field(min_length=1)
     rollback: list[Step] = Field(default_factory=list)
+    changes: list[str] = Field(default_factory=list)
+    """What a run changes, in plain words; templates over ``params``, rendered in the plan."""
+    use_when: list[str] = Field(default_factory=list)
+    """The situations it is meant for (shown in ``/playbook help`` and the catalog docs)."""
+    origin: Origin = Field(default_factory=Origin)
     tags: list[str] = Field(default_factory=list)
     source: str = Field(default="", exclude=True)
 
@@ -156,6 +195,13 @@ class Playbook(_Strict):
             if step.id in seen:
                 raise ValueError(f"step id `{step.id}` is used twice")
             seen.add(step.id)
+        return self
+
+    @model_validator(mode="after")
+    def _estimate_per_names_a_list(self) -> Playbook:
+        problem = estimate_per_problem(self.estimate.per, self.params)
+        if problem is not None:
+            raise ValueError(f"estimate.per: {problem}")
         return self
 
     @model_validator(mode="after")
@@ -182,3 +228,19 @@ class Playbook(_Strict):
     @property
     def display_title(self) -> str:
         return self.title or self.name
+
+
+def estimate_per_problem(per: object, params: Mapping[str, ParamSpec]) -> str | None:
+    """Why ``estimate.per`` cannot count items of ``params`` (None when it can, or is unset)."""
+    if per is None:
+        return None
+    spec = params.get(str(per))
+    if spec is None:
+        declared = ", ".join(f"`{name}`" for name in params) or "none"
+        return f"`{per}` is not a parameter of this playbook (parameters: {declared})"
+    if spec.type is not ParamType.LIST:
+        article = "an" if spec.type is ParamType.INTEGER else "a"
+        return (
+            f"`{per}` is {article} {spec.type.value}: an estimate is per item of a list parameter"
+        )
+    return None

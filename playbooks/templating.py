@@ -3,7 +3,8 @@
 A string that is exactly one ``{{ expression }}`` evaluates to the expression's native value
 (a bool stays a bool, a list a list); any other string renders to text. Templates see
 ``params``, ``steps`` (results of earlier steps), ``env`` (non-secret environment variables),
-``secrets`` (secret ones, redacted wherever output is shown) and ``run``.
+``secrets`` (secret ones, redacted wherever output is shown) and ``run``. A secret may only be
+placed whole, never transformed (:mod:`playbooks.sandbox` says how that is enforced).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError
+from jinja2 import TemplateSyntaxError, Undefined, UndefinedError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from playbooks.errors import TemplateError
+from playbooks.sandbox import Secret, SecretMisuse, build_sandbox, placing, reveal
 from playbooks.secrets import REDACTED, is_secret_name
+from playbooks.yamlsource import Loc, dotted_field
 
 __all__ = [
     "DeferredValue",
@@ -33,7 +36,7 @@ __all__ = [
     "template_sandbox",
 ]
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_ENV = build_sandbox()
 _WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.S)
 
 
@@ -97,10 +100,12 @@ class EnvView(Mapping[str, str]):
         return sum(1 for _ in self)
 
 
-class SecretsView(EnvView):
-    """``secrets.NAME`` in templates; every value read is reported to ``on_read`` for redaction.
+class SecretsView(Mapping[str, Secret]):
+    """``secrets.NAME`` in templates: an opaque :class:`~playbooks.sandbox.Secret`, placed
+    whole or not at all. Every value read is reported to ``on_read`` for redaction.
 
     With ``reveal=False`` (dry runs) the value is never read: ``***`` stands in its place.
+    Listing the secrets lists none.
     """
 
     def __init__(
@@ -110,21 +115,29 @@ class SecretsView(EnvView):
         *,
         reveal: bool = True,
     ) -> None:
-        super().__init__(environ)
+        self._environ = environ
         self._on_read = on_read
         self._reveal = reveal
 
-    def __getitem__(self, name: str) -> str:
+    def __getitem__(self, name: str) -> Secret:
         if name not in self._environ:
             raise TemplateError(f"secret {name} is not set in the environment")
         if not self._reveal:
-            return REDACTED
+            return Secret(name, REDACTED)
         value = self._environ[name]
         self._on_read(value)
-        return value
+        return Secret(name, value)
 
-    def __iter__(self) -> Any:
+    def __getattr__(self, name: str) -> Secret:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __iter__(self) -> Iterator[str]:
         return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 class DeferredValue:
@@ -165,7 +178,15 @@ class UndecidedInDryRun(Exception):
 
 
 def evaluate(expression: str, variables: Mapping[str, Any]) -> Any:
-    """The native value of a bare expression such as ``params.full_refresh and x > 2``."""
+    """The native value of a bare expression such as ``params.full_refresh and x > 2``.
+
+    An expression that is one secret (``secrets.API_TOKEN``) is that secret's value: it is
+    placed whole. A secret inside a list or mapping it builds is refused.
+    """
+    return _placed(_evaluate(expression, variables))
+
+
+def _evaluate(expression: str, variables: Mapping[str, Any]) -> Any:
     try:
         compiled = _compiled_expression(expression)
         value = compiled(**variables)
@@ -182,23 +203,62 @@ def evaluate(expression: str, variables: Mapping[str, Any]) -> Any:
         raise TemplateError(f"in `{expression.strip()}`: {type(exc).__name__}: {exc}") from exc
 
 
+def _placed(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return reveal(value)
+    names = _secret_names(value)
+    if names:
+        raise SecretMisuse(names, "cannot be put in a list or mapping")
+    return value
+
+
+def _secret_names(value: Any) -> tuple[str, ...]:
+    """The secrets inside the lists and mappings of ``value`` (walked without recursion: a
+    step's JSON value may nest deeper than Python's stack)."""
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Secret):
+            found.add(item.name)
+        elif isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack += list(item)
+    return tuple(sorted(found))
+
+
 def evaluate_condition(text: str | bool, variables: Mapping[str, Any]) -> bool:
-    """The truth of a condition written as ``{{ expr }}`` or as a bare ``expr``."""
+    """The truth of a condition written as ``{{ expr }}`` or as a bare ``expr``.
+
+    A condition never reads a secret: testing one would be using it, not placing it.
+    """
     if isinstance(text, bool):
         return text
     whole = _WHOLE_EXPRESSION.match(text)
     expression = whole.group("expr") if whole else text
-    return bool(evaluate(expression, variables))
+    return bool(_evaluate(expression, variables))
 
 
 def render_value(value: Any, variables: Mapping[str, Any]) -> Any:
-    """Render every template inside ``value`` (recursing into lists and dicts)."""
+    """Render every template inside ``value`` (recursing into lists and dicts).
+
+    A secret used other than placed whole raises SecretMisuse naming the secret and where in
+    ``value`` it is (``headers.Authorization``).
+    """
+    return _render(value, variables, ())
+
+
+def _render(value: Any, variables: Mapping[str, Any], loc: Loc) -> Any:
     if isinstance(value, str):
-        return _render_string(value, variables)
+        try:
+            return _render_string(value, variables)
+        except SecretMisuse as exc:
+            raise (exc.in_field(dotted_field(loc)) if loc and exc.field is None else exc) from None
     if isinstance(value, list):
-        return [render_value(item, variables) for item in value]
+        return [_render(item, variables, (*loc, index)) for index, item in enumerate(value)]
     if isinstance(value, dict):
-        return {key: render_value(item, variables) for key, item in value.items()}
+        return {key: _render(item, variables, (*loc, key)) for key, item in value.items()}
     return value
 
 
@@ -209,7 +269,9 @@ def _render_string(text: str, variables: Mapping[str, Any]) -> Any:
     if whole and "{{" not in whole.group("expr") and "}}" not in whole.group("expr"):
         return evaluate(whole.group("expr"), variables)
     try:
-        return _compiled_template(text).render(**variables)
+        with placing() as placements:
+            rendered = _compiled_template(text).render(**variables)
+        return placements.fill(rendered)
     except (TemplateError, UndecidedInDryRun):
         raise
     except (TemplateSyntaxError, UndefinedError, SecurityError) as exc:

@@ -2,6 +2,7 @@
 development defaults (each of which takes a fraction of a second to render)."""
 
 from bot.logs import configure_logging
+from playbooks.secrets import Redactor
 
 pytest_plugins = [
     "tests.support.fixtures",
@@ -11,4 +12,4 @@ pytest_plugins = [
     "tests.support.fake_telegram",
 ]
 
-configure_logging(level="INFO", json=False, redact=str)
+configure_logging(level="INFO", json=False, redact=Redactor())

@@ -7,11 +7,20 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["create_engine", "is_sqlite", "session_factory"]
+__all__ = ["CONNECT_TIMEOUT", "UNREACHABLE", "create_engine", "is_sqlite", "session_factory"]
+
+CONNECT_TIMEOUT = 5
+"""Seconds a new PostgreSQL connection may take (libpq's ``connect_timeout``: whole seconds)."""
+
+UNREACHABLE: tuple[type[Exception], ...] = (SQLAlchemyError, OSError)
+"""What a store call raises when the database does not answer: SQLAlchemy wraps the driver's
+errors (psycopg's, sqlite3's) and its pool's timeouts in its own; a socket error or a
+timeout (``TimeoutError`` is an ``OSError``) may come through as it is."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -46,8 +55,20 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    # A database that does not answer must fail a command in seconds, not hang it: libpq
+    # waits for a connection for ever unless told otherwise (a host gone silent drops our
+    # packets; the kernel gives up on a connect after about two minutes, and not at all on a
+    # server that accepted but never answers). A URL that sets its own timeout keeps it.
+    query = make_url(url).query
+    connect_args = {} if "connect_timeout" in query else {"connect_timeout": CONNECT_TIMEOUT}
     return create_async_engine(
-        url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=30
+        url,
+        echo=echo,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,  # a connection the outage broke is replaced, not handed out
+        pool_timeout=30,
+        connect_args=connect_args,
     )
 
 

@@ -11,7 +11,7 @@ import functools
 import importlib
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Executable, bindparam, func, insert, update
+from sqlalchemy import BindParameter, ColumnElement, Executable, bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 
 from bot.db.tables import (
@@ -36,6 +36,9 @@ __all__ = [
     "SET_CARD",
     "STEPS",
     "STEPS_OF",
+    "audit_of",
+    "children_of",
+    "decisions_of",
     "step_upsert",
     "transition",
 ]
@@ -82,14 +85,18 @@ def step_upsert(dialect: str, updated: tuple[str, ...]) -> Executable:
 
 
 @functools.lru_cache(maxsize=64)
-def transition(to: RunStatus, expected: tuple[RunStatus, ...], with_error: bool) -> Executable:
+def transition(
+    to: RunStatus, expected: tuple[RunStatus, ...], with_error: bool, held: bool = False
+) -> Executable:
     """The compare-and-set of runs' status, ``UPDATE … WHERE id IN :ids AND status IN
     (expected) … RETURNING *``, built once per shape (there are a few dozen at most). One
     statement serves every run a group commit moves alike (bot.db.batching.CompareAndSet).
+    With ``held``, only runs whose ``owner`` is ``held_by`` move.
 
     Building the statement per call cost more CPU than executing it: every column of the
     RETURNING clause is coerced and the whole tree hashed into a cache key each time.
-    Parameters: ``ids``, ``now``, and ``owner`` (to RUNNING) and ``error`` (``with_error``).
+    Parameters: ``ids``, ``now``, and ``owner`` (to RUNNING), ``error`` (``with_error``) and
+    ``held_by`` (``held``).
     """
     now: BindParameter[Any] = bindparam("now")
     values: dict[str, Any] = {
@@ -109,12 +116,31 @@ def transition(to: RunStatus, expected: tuple[RunStatus, ...], with_error: bool)
         values["finished_at"] = now
     if with_error:
         values["error"] = bindparam("error")
-    return (
-        update(RUNS)
-        .where(
-            RUNS.c.id.in_(bindparam("ids", expanding=True)),
-            RUNS.c.status.in_([s.value for s in expected]),
-        )
-        .values(**values)
-        .returning(*RUNS.c)
-    )
+    where: list[ColumnElement[bool]] = [
+        RUNS.c.id.in_(bindparam("ids", expanding=True)),
+        RUNS.c.status.in_([s.value for s in expected]),
+    ]
+    if held:
+        where.append(RUNS.c.owner == bindparam("held_by"))
+    return update(RUNS).where(*where).values(**values).returning(*RUNS.c)
+
+
+def children_of(run_id: int) -> Executable:
+    """The sub-playbook runs a run started, oldest first."""
+    return sa_select(RUNS).where(RUNS.c.parent_run_id == run_id).order_by(RUNS.c.id)
+
+
+def decisions_of(run_id: int, step_id: str | None = None) -> Executable:
+    """A run's decisions (only those of step gate ``step_id``, ``""`` the run's own)."""
+    query = sa_select(APPROVALS).where(APPROVALS.c.run_id == run_id)
+    if step_id is not None:
+        query = query.where(APPROVALS.c.step_id == step_id)
+    return query.order_by(APPROVALS.c.id)
+
+
+def audit_of(run_id: int | None, limit: int) -> Executable:
+    """The first ``limit`` audit events (of one run, if given), oldest first."""
+    query = sa_select(AUDIT).order_by(AUDIT.c.id).limit(limit)
+    if run_id is not None:
+        query = query.where(AUDIT.c.run_id == run_id)
+    return query

@@ -13,7 +13,7 @@ from bot.chat import Actor, Button, ButtonAction, ButtonPress, Invocation, Messa
 from bot.service import ChatOpsService
 from handlers.dispatch import dispatch_command
 from handlers.grammar import GrammarError, check_length, parse_run_id, read_words, split_command
-from handlers.shell.chat import SURFACE, ShellChat
+from handlers.shell.output import SURFACE, ShellChat
 
 __all__ = ["CONSOLE_HELP", "ShellSession"]
 
@@ -24,6 +24,8 @@ Type chat commands as in Slack, e.g. `/playbook list`, `/playbook help clear-cac
   :channel NAME       post in another channel
   :press LABEL RUN    press a button of a run, e.g. `:press Run 1`
   :press Deny RUN "why"   deny with a reason
+  :confirm            go ahead with a press that asked to confirm (Run on a risky
+                      playbook, Abort, ...); anything else typed instead cancels it
   :wait               wait until every running run has ended
   :whoami             show the acting user and channel
   :help               this text
@@ -37,6 +39,8 @@ class ShellSession:
     user: str
     channel: str = "incidents"
     running: bool = True
+    # A press whose button asks to confirm (as Slack's dialog does), until `:confirm`.
+    awaiting_confirmation: ButtonPress | None = None
 
     def actor(self, user: str | None = None) -> Actor:
         name = user or self.user
@@ -50,6 +54,7 @@ class ShellSession:
         text = line.strip()
         if not text or text.startswith("#"):
             return
+        pending, self.awaiting_confirmation = self.awaiting_confirmation, None
         actor = self.actor(user)
         invocation = Invocation(actor, self.place(), text)
         try:
@@ -61,16 +66,23 @@ class ShellSession:
             command, arguments = split_command(text)
             await dispatch_command(self.service, self.chat, invocation, command, arguments)
         elif text.startswith(":"):
-            await self._console_command(invocation, text[1:])
+            await self._console_command(invocation, text[1:], pending)
         else:
             await self.chat.reply_private(
                 invocation, "Commands start with `/` (try `/playbook list`) or `:` (try `:help`)."
             )
 
     async def press(
-        self, label: str, run_id: int, *, user: str | None = None, reason: str = ""
+        self,
+        label: str,
+        run_id: int,
+        *,
+        user: str | None = None,
+        reason: str = "",
+        confirmed: bool = True,
     ) -> None:
-        """Press the latest button ``label`` of run ``run_id`` as ``user``."""
+        """Press the latest button ``label`` of run ``run_id`` as ``user``. Unless
+        ``confirmed``, a button that asks to confirm first only asks (``:confirm`` goes on)."""
         actor = self.actor(user)
         try:
             action = ButtonAction(label.lower())
@@ -81,8 +93,28 @@ class ShellSession:
             )
             return
         button, message = self._latest_button(action, run_id)
+        if message is None:
+            # Not on this console's screen (posted before it started): show its card as it
+            # stands, so the press carries the button the card offers, confirmation and all.
+            await self._show_card(run_id)
+            button, message = self._latest_button(action, run_id)
         press = ButtonPress(actor, self.place(), button, message, reason=reason)
+        if button.confirm and not confirmed:
+            self.awaiting_confirmation = press
+            await self.chat.reply_private(
+                Invocation(actor, self.place(), label),
+                f"⚠️ {button.confirm} Type `:confirm` to go ahead; anything else cancels.",
+            )
+            return
         await self.service.press(press)
+
+    async def _show_card(self, run_id: int) -> None:
+        try:
+            run = await self.service.store.get_run(run_id)
+        except Exception:  # the press itself will say what is wrong
+            return
+        if run is not None and run.card is not None and run.card.surface == SURFACE:
+            await self.service.progress.refresh_card(run)
 
     def _latest_button(self, action: ButtonAction, run_id: int) -> tuple[Button, MessageRef | None]:
         """The newest such button on screen (an Approve of a step gate carries its step)."""
@@ -93,7 +125,9 @@ class ShellSession:
                     return button, ref
         return Button(action, run_id), None
 
-    async def _console_command(self, invocation: Invocation, text: str) -> None:
+    async def _console_command(
+        self, invocation: Invocation, text: str, pending: ButtonPress | None = None
+    ) -> None:
         try:
             words = read_words(text)
         except GrammarError as exc:
@@ -112,7 +146,18 @@ class ShellSession:
             except GrammarError as exc:
                 await self.chat.reply_private(invocation, exc.reason)
                 return
-            await self.press(args[0], run_id, reason=args[2] if len(args) == 3 else "")
+            await self.press(
+                args[0],
+                run_id,
+                user=invocation.actor.id,
+                reason=args[2] if len(args) == 3 else "",
+                confirmed=False,
+            )
+        elif verb == "confirm":
+            if pending is None or pending.actor != invocation.actor:
+                await self.chat.reply_private(invocation, "Nothing is waiting to be confirmed.")
+            else:
+                await self.service.press(pending)
         elif verb == "wait":
             await self.service.wait_idle()
         elif verb == "whoami":

@@ -18,7 +18,7 @@ from bot.db.records import RunRecord
 from bot.runtime import Dependencies, open_dependencies
 from bot.service import ChatOpsService
 from bot.settings import Settings
-from handlers.shell.chat import ShellChat, ShellMessage
+from handlers.shell.output import ShellChat, ShellMessage
 from handlers.shell.session import ShellSession
 
 __all__ = ["ConsoleBot"]

@@ -42,7 +42,7 @@ from handlers.slack.admission import (
 )
 from handlers.slack.blocks import ACTION_PREFIX, parse_button
 from handlers.slack.chat import SlackChat
-from handlers.slack.identity import SlackIdentity
+from handlers.slack.identity import SURFACE, SlackIdentity
 from handlers.slack.inbound import SlackInbound
 from handlers.slack.modal import (
     CALLBACK_ID,
@@ -77,13 +77,23 @@ def api_base_url(url: str | None) -> str:
 
 
 class SlackSurface:
-    """The bolt app, its Web API client and the Chat port, for one workspace."""
+    """The Slack :class:`~bot.surface.Surface`: the bolt app, its Web API client and the
+    Chat port, for one workspace, over HTTP or Socket Mode."""
+
+    name = SURFACE
 
     def __init__(self, service: ChatOpsService, settings: Settings) -> None:
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         if token is None:
-            raise ValueError("SLACK_BOT_TOKEN is not set")
+            raise ChatOpsError("Slack needs SLACK_BOT_TOKEN")
         secret = settings.slack_signing_secret
+        app_token = settings.slack_app_token
+        if secret is None and app_token is None:
+            raise ChatOpsError(
+                "Slack over HTTP needs SLACK_SIGNING_SECRET "
+                "(or set SLACK_APP_TOKEN for Socket Mode)"
+            )
+        self._app_token = app_token.get_secret_value() if app_token else None
         self._signing_secret = secret.get_secret_value() if secret else None
         base_url = api_base_url(settings.slack_api_url)
         # One HTTP session for every Web API call: without it slack_sdk opens (and, against
@@ -131,7 +141,7 @@ class SlackSurface:
 
     # -- wiring -------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def open(self) -> None:
         """Ask Slack who the token is (auth.test), once, so no request waits on it.
 
         A token Slack refuses stops start-up with a ChatOpsError; Slack unreachable is
@@ -157,11 +167,11 @@ class SlackSurface:
         log.info("slack_authorized", team=answer.get("team"), bot=answer.get("user"))
 
     def routes(self) -> list[BaseRoute]:
-        """``POST /slack/events``: commands, interactivity and events. Each request passes
-        :mod:`handlers.slack.admission` (size, signature, encoding, route and shape) before
-        bolt sees it."""
-        if self._signing_secret is None:
-            raise ChatOpsError("Slack over HTTP needs SLACK_SIGNING_SECRET")
+        """``POST /slack/events``: commands, interactivity and events (none in Socket Mode).
+        Each request passes :mod:`handlers.slack.admission` (size, signature, encoding, route
+        and shape) before bolt sees it."""
+        if self._app_token is not None or self._signing_secret is None:
+            return []
         signature = SlackSignature(self._signing_secret)
         listened = Listened(
             commands=SLACK_COMMANDS,
@@ -209,10 +219,15 @@ class SlackSurface:
         level = log.warning if refused.status == 400 else log.info
         level("slack_request_refused", status=refused.status, reason=refused.reason)
 
-    async def start_socket_mode(self, app_token: str) -> None:
-        """Connect over Socket Mode: the same listeners, no public URL needed."""
-        self._socket = AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
+    async def start(self) -> None:
+        """In Socket Mode, connect: the same listeners, no public URL needed (over HTTP,
+        requests arrive through :meth:`routes` as soon as the server listens)."""
+        if self._app_token is None:
+            log.info("slack_ready", mode="http", path="/slack/events")
+            return
+        self._socket = AsyncSocketModeHandler(self.app, self._app_token, web_client=self.client)
         await self._socket.connect_async()
+        log.info("slack_connected", mode="socket")
 
     async def close(self) -> None:
         if self._socket is not None:

@@ -21,7 +21,8 @@ from bot.chat import Actor, Button, ButtonAction, ButtonPress, Invocation, Messa
 from bot.commands import Command, StartRun, decided_by_roles
 from bot.policy import may_decide
 from bot.service import DATABASE_DOWN, ChatOpsService
-from handlers.grammar import GrammarError, parse_command, split_command
+from handlers.dispatch import parse_or_answer
+from handlers.grammar import split_command
 from handlers.slack.blocks import parse_button
 from handlers.slack.chat import SlackChat
 from handlers.slack.identity import SURFACE, IdentityUnavailable, SlackIdentity
@@ -79,18 +80,12 @@ class SlackInbound:
             await self.unreadable(exc)
             return
         place = Place(SURFACE, typed.channel_id, name=typed.channel_name)
-        invocation = Invocation(
-            _unresolved(typed.user_id, typed.user_name),
-            place,
-            f"{typed.command} {typed.text}".strip(),
-            reply_handle={"response_url": typed.response_url},
-        )
+        text = f"{typed.command} {typed.text}".strip()
+        invocation = _origin(typed.user_id, typed.user_name, place, typed.response_url, text)
         if not await self._first_delivery(invocation, typed.trigger_id):
             return
-        try:
-            command = parse_command(typed.command, unescape(typed.text))
-        except GrammarError as exc:
-            await self._private(invocation, exc.reason)
+        command = await parse_or_answer(self.chat, invocation, typed.command, unescape(typed.text))
+        if command is None:
             return
         # The form first: its trigger_id expires 3 s after the command, so no other Slack
         # call (not even the user-group lookup) may come before it.
@@ -142,12 +137,7 @@ class SlackInbound:
             await self.unreadable(exc)
             return
         place = Place(SURFACE, click.channel, click.thread)
-        reply_to = Invocation(
-            _unresolved(click.user_id, click.user_name),
-            place,
-            "",
-            {"response_url": click.response_url},
-        )
+        reply_to = _origin(click.user_id, click.user_name, place, click.response_url)
         if not await self._first_delivery(reply_to, click.trigger_id):
             return
         try:
@@ -229,11 +219,12 @@ class SlackInbound:
         """The params form sent (already validated): start the run as the command would,
         if the bot opened this form for this person and it was not sent before."""
         place = Place(SURFACE, context.channel, context.thread, context.channel_name)
-        invocation = Invocation(
-            _unresolved(sent.user_id, sent.user_name),
+        invocation = _origin(
+            sent.user_id,
+            sent.user_name,
             place,
+            context.response_url,
             f"/playbook {context.playbook}",
-            {"response_url": context.response_url},
         )
         if not await self._claim_form(sent, invocation, PARAMS_FORM):
             return
@@ -247,12 +238,7 @@ class SlackInbound:
     async def denied(self, sent: FormSubmission, context: DenyContext, button: Button) -> None:
         """The deny-reason form sent: the Deny, with its reason."""
         place = Place(SURFACE, context.channel, context.thread)
-        reply_to = Invocation(
-            _unresolved(sent.user_id, sent.user_name),
-            place,
-            "",
-            {"response_url": context.response_url},
-        )
+        reply_to = _origin(sent.user_id, sent.user_name, place, context.response_url)
         if not await self._claim_form(sent, reply_to, DENY_FORM):
             return
         actor = await self._resolve(reply_to)
@@ -279,16 +265,13 @@ class SlackInbound:
             return
         place = Place(SURFACE, typed.channel, typed.thread)
         text = _MENTION.sub("", unescape(typed.text))
-        invocation = Invocation(_unresolved(typed.user_id), place, text)
+        invocation = _origin(typed.user_id, "", place, None, text)
         if not await self._first_delivery(invocation, typed.event_id, kind="event"):
             return  # a retry of an event already handled
-        try:
-            command, arguments = split_command(text if text.startswith("/") else f"/{text}")
-            parsed = parse_command(command, arguments)
-        except GrammarError as exc:
-            await self._private(invocation, exc.reason)
-            return
-        await self._handle(invocation, parsed)
+        command, arguments = split_command(text if text.startswith("/") else f"/{text}")
+        parsed = await parse_or_answer(self.chat, invocation, command, arguments)
+        if parsed is not None:
+            await self._handle(invocation, parsed)
 
     async def unreadable(self, exc: Unreadable) -> None:
         """A payload the work cannot read: logged with its kind, and its author (if it
@@ -298,7 +281,7 @@ class SlackInbound:
         if not route.reachable or route.user is None:
             return
         place = Place(SURFACE, route.channel or "", route.thread)
-        to = Invocation(_unresolved(route.user), place, "", {"response_url": route.response_url})
+        to = _origin(route.user, "", place, route.response_url)
         await self._private(
             to, f"I couldn't read that request from Slack ({exc.problem}), so nothing was done."
         )
@@ -379,6 +362,14 @@ class SlackInbound:
             await self.chat.reply_private(to, text)
         except Exception:
             log.warning("slack_private_reply_failed", exc_info=True)
+
+
+def _origin(
+    user_id: str, name: str, place: Place, response_url: str | None, text: str = ""
+) -> Invocation:
+    """Who acted and where, before their user groups are known: enough to answer them
+    privately (through the interaction's response_url when Slack gave one)."""
+    return Invocation(_unresolved(user_id, name), place, text, {"response_url": response_url})
 
 
 def _unresolved(user_id: str, name: str = "") -> Actor:

@@ -166,13 +166,16 @@ class HttpAction(Action[HttpArgs]):
     async def execute(self, args: HttpArgs, ctx: ActionContext) -> ActionResult:
         target = display_url(args.url)
         _require_absolute(args.method, args.url, target)
-        request_kwargs: dict[str, Any] = {"headers": args.headers, "params": args.query}
+        # Merged into the URL's own query string: httpx's `params` would replace it, and a
+        # token placed in the URL (`?token={{ secrets.X }}`) would silently not be sent.
+        url = httpx.URL(args.url).copy_merge_params(args.query) if args.query else args.url
+        request_kwargs: dict[str, Any] = {"headers": args.headers}
         if args.has_json:
             request_kwargs["json"] = args.json_body
         elif args.body is not None:
             request_kwargs["content"] = args.body.encode()
         try:
-            response = await ctx.http.request(args.method, args.url, **request_kwargs)
+            response = await ctx.http.request(args.method, url, **request_kwargs)
         except httpx.ConnectTimeout as exc:
             raise ActionError(f"cannot reach {target}: connection timed out") from exc
         except httpx.TimeoutException as exc:

@@ -9,9 +9,9 @@ import os
 import shlex
 import signal
 from collections import deque
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from playbooks.actions.base import Action, ActionArgs, ActionContext, ActionResult
 from playbooks.errors import ActionError
@@ -36,6 +36,25 @@ class ShellArgs(ActionArgs):
     cwd: str | None = None
     expect_exit: list[int] = Field(default_factory=lambda: [0], min_length=1)
     tail_lines: int = Field(default=40, ge=1, le=10_000)
+
+    @field_validator("argv", mode="before")
+    @classmethod
+    def _splice_lists(cls, value: Any) -> Any:
+        """An item that rendered to a list adds one argument per element, so
+        ``{{ params.models }}`` passes each model and ``{{ [] }}`` passes nothing; a number
+        (``{{ params.threads }}``) is passed as its text."""
+        if not isinstance(value, list):
+            return value
+        spliced: list[Any] = []
+        for item in value:
+            spliced += [_as_argument(part) for part in (item if isinstance(item, list) else [item])]
+        return spliced
+
+
+def _as_argument(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value  # anything else must already be text (a bool or a mapping is refused)
 
 
 class _Tail:

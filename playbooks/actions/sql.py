@@ -27,6 +27,8 @@ class SqlArgs(ActionArgs):
     params: dict[str, Any] = Field(default_factory=dict)
     returns: Literal["scalar", "rows"] = "rows"
     max_rows: int = Field(default=100, ge=1)
+    autocommit: bool = False
+    """Run outside a transaction, as VACUUM and CREATE INDEX CONCURRENTLY must."""
 
 
 def _collapse(query: str, limit: int) -> str:
@@ -77,7 +79,8 @@ class SqlAction(Action[SqlArgs]):
     summary: ClassVar[str] = "Run a SQL statement on a configured connection (scalar or rows)."
 
     def plan(self, args: SqlArgs) -> str:
-        return f"query on `{args.connection}`: {_collapse(args.query, _PLAN_QUERY_LIMIT)}"
+        outside = " (outside a transaction)" if args.autocommit else ""
+        return f"query on `{args.connection}`{outside}: {_collapse(args.query, _PLAN_QUERY_LIMIT)}"
 
     async def execute(self, args: SqlArgs, ctx: ActionContext) -> ActionResult:
         where = f"`{args.connection}`"
@@ -88,8 +91,12 @@ class SqlAction(Action[SqlArgs]):
 
         engine: AsyncEngine | None = None
         try:
-            engine = create_async_engine(url)
-            # begin() commits on success, so UPDATE/DELETE steps take effect.
+            if args.autocommit:
+                engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+            else:
+                engine = create_async_engine(url)
+            # begin() commits on success, so UPDATE/DELETE steps take effect; in autocommit
+            # mode each statement takes effect as it runs and begin() opens no transaction.
             async with engine.begin() as conn:
                 result = await conn.execute(text(args.query), args.params)
                 if not result.returns_rows:

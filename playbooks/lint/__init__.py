@@ -13,6 +13,7 @@ The modules, one check each:
 - :mod:`~playbooks.lint.checked_file` holds that file's raw data and what was found so far;
 - :mod:`~playbooks.lint.schema` checks the schema, step ids and params;
 - :mod:`~playbooks.lint.templates` compiles templates and resolves the names they read;
+- :mod:`~playbooks.lint.secret_use` finds secrets a template uses other than placing them whole;
 - :mod:`~playbooks.lint.actions` checks each step's action and its arguments;
 - :mod:`~playbooks.lint.config_names` checks roles, channels and connections against the config;
 - :mod:`~playbooks.lint.sub_playbooks` checks sub-playbook calls across the catalog.

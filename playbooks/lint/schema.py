@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from playbooks.errors import PlaybookFileError
 from playbooks.lint.checked_file import CheckedFile
-from playbooks.model import ParamSpec, Playbook
+from playbooks.model import ParamSpec, Playbook, estimate_per_problem
 from playbooks.params import coerce_param
 from playbooks.yamlsource import validation_problems
 
@@ -15,18 +15,34 @@ __all__ = ["check_params", "check_schema"]
 
 def check_schema(checked: CheckedFile) -> Playbook | None:
     """The playbook if its schema holds; every schema error (and duplicate id) if not."""
-    duplicates = _duplicate_step_ids(checked)
+    located = [*_duplicate_step_ids(checked), *_estimate_per(checked)]
     try:
         playbook = Playbook.model_validate({**checked.data, "source": checked.located.path})
     except ValidationError as exc:
         problems = validation_problems(checked.located, exc)
-        if duplicates:
-            # The model's own duplicate-id error has no line: report ours, which has one.
+        if located:
+            # The model's own errors about the whole file have no line: report ours, which do.
             problems = [p for p in problems if p.field is not None]
-        checked.errors += [*problems, *duplicates]
+        checked.errors += [*problems, *located]
         return None
-    checked.errors += duplicates
+    checked.errors += located
     return playbook
+
+
+def _estimate_per(checked: CheckedFile) -> list[PlaybookFileError]:
+    """``estimate.per`` must name a list param (the model says so too, without a line)."""
+    estimate = checked.data.get("estimate")
+    params = checked.data.get("params") or {}
+    if not isinstance(estimate, dict) or "per" not in estimate or not isinstance(params, dict):
+        return []
+    specs: dict[str, ParamSpec] = {}
+    for name, raw in params.items():
+        try:
+            specs[str(name)] = ParamSpec.model_validate(raw)
+        except ValidationError:
+            return []  # the schema check says why; `per` cannot be judged meanwhile
+    problem = estimate_per_problem(estimate["per"], specs)
+    return [] if problem is None else [checked.problem(("estimate", "per"), problem)]
 
 
 def _duplicate_step_ids(checked: CheckedFile) -> list[PlaybookFileError]:

@@ -3,7 +3,8 @@
 Templates compile in the engine's own sandbox (:func:`playbooks.templating.template_sandbox`),
 so an unknown filter or test is found here as a run would find it. A template may read only
 the top-level names it will be given, ``params.X`` only for a declared param, and ``steps.X``
-only for a step that has run by then.
+only for a step that has run by then. It may place a secret whole and do nothing else with it
+(:mod:`~playbooks.lint.secret_use`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 
 from playbooks.actions.registry import ActionRegistry
 from playbooks.lint.checked_file import CheckedFile
+from playbooks.lint.secret_use import secret_problems
 from playbooks.templating import has_template, template_sandbox
 from playbooks.yamlsource import Loc
 
@@ -25,6 +27,7 @@ __all__ = ["check_templates"]
 _STEP_NAMES = ("params", "steps", "env", "secrets", "run")
 _ESTIMATE_NAMES = ("params", "env")
 _APPROVAL_NAMES = ("params",)
+_CHANGES_NAMES = ("params",)
 # `params.get(...)` is the mapping's method, never a parameter (the model forbids such names).
 _MAPPING_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))
 
@@ -65,6 +68,10 @@ class _TemplateCheck:
             estimate = data.get("estimate")
             if isinstance(estimate, dict) and isinstance(estimate.get(key), str):
                 self.template(("estimate", key), estimate[key], _Scope(_ESTIMATE_NAMES, params))
+        changes = data.get("changes")
+        for index, line in enumerate(changes if isinstance(changes, list) else []):
+            if isinstance(line, str):
+                self.template(("changes", index), line, _Scope(_CHANGES_NAMES, params))
         approval = data.get("approval")
         if isinstance(approval, dict) and isinstance(approval.get("required"), str):
             scope = _Scope(_APPROVAL_NAMES, params)
@@ -135,6 +142,9 @@ class _TemplateCheck:
             return
         if scope is not None:
             for problem in self.name_problems(tree, undeclared, scope):
+                self.checked.error(loc, problem)
+        if scope is None or "secrets" in scope.names:
+            for problem in secret_problems(tree, condition=expression):
                 self.checked.error(loc, problem)
 
     def name_problems(self, tree: nodes.Template, undeclared: set[str], scope: _Scope) -> list[str]:

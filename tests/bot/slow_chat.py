@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.chat import Button, ButtonPress, Card, Invocation, MessageRef, Place
-from handlers.shell.chat import ShellChat
+from handlers.shell.output import ShellChat
 from handlers.shell.testing import ConsoleBot
 
 __all__ = ["SlowChat"]

@@ -15,10 +15,12 @@ from tests.support.console import BotFactory
 from tests.support.stub_server import StubServer
 
 # The runbooks' approval rules (shared/seeds: "Requires approval: Yes, if …"), as playbooks.
+# They replace the built-in ones, so they take every param the built-in combinations pass.
 RERUN_DBT = """
 name: rerun-dbt
 params:
   models: {type: list, default: [inbox_emails]}
+  threads: {type: integer, default: 4}
   full_refresh: {type: boolean, default: false}
 approval: {required: "{{ params.full_refresh }}", approvers: [sre-lead]}
 steps:
@@ -42,6 +44,8 @@ steps:
 ADJUST_CANARY_SPLIT = """
 name: adjust-canary-split
 params:
+  version: {type: string, default: v1.2.3-canary}
+  gradual: {type: boolean, default: true}
   current_percent: {type: integer, default: 10}
   target_percent: {type: integer, required: true}
 approval:

@@ -68,7 +68,7 @@ async def test_the_deciding_approval_after_the_window_expires_the_run_instead(
     await team.service.wait_idle()
 
     assert await status(team, 1) is RunStatus.EXPIRED
-    assert team.private("carol") == ["Can't approve run #1: it is expired now."]
+    assert team.private("carol") == ["Can't approve run #1: it expired before it was approved."]
     assert "⌛ Run #1 expired: it was not approved within 10m." in team.thread(1)
     assert team.card(1).status == "Expired before it was approved"
     assert [d.actor for d in await team.deps.store.decisions(1)] == ["shell:bob"]
@@ -85,7 +85,7 @@ async def test_a_deny_after_the_window_expires_the_run_rather_than_denying_it(
     await team.press("Deny", 1, user="carol", reason="too late anyway")
 
     assert await status(team, 1) is RunStatus.EXPIRED
-    assert team.private("carol") == ["Can't deny run #1: it is expired now."]
+    assert team.private("carol") == ["Can't deny run #1: it expired before it was approved."]
     assert await team.deps.store.decisions(1) == []
     assert await kinds(team, 1) == ["run.created", "run.expired"]
 
@@ -98,7 +98,7 @@ async def test_a_refused_clicker_after_the_window_still_learns_it_expired(
 
     await team.press("Approve", 1, user="dave")  # not an approver; the run expires anyway
 
-    assert team.private("dave") == ["Can't approve run #1: it is expired now."]
+    assert team.private("dave") == ["Can't approve run #1: it expired before it was approved."]
     assert await status(team, 1) is RunStatus.EXPIRED
 
 
@@ -114,7 +114,7 @@ async def test_a_window_that_lapsed_while_no_bot_ran_is_expired_at_start(
 
     assert await status(second, 1) is RunStatus.EXPIRED
     await second.press("Approve", 1, user="carol")
-    assert second.private("carol") == ["Can't approve run #1: it is expired now."]
+    assert second.private("carol") == ["Can't approve run #1: it expired before it was approved."]
     assert targets.requests == []
 
 
@@ -283,3 +283,19 @@ async def test_a_gate_request_left_by_a_restart_says_so_and_resume_asks_again(
     await second.press("Approve", 1, user="carol")
     assert (await second.finished(1)).status is RunStatus.SUCCEEDED
     assert again.text.endswith("\n✅ Approved by carol.")
+
+
+async def test_a_short_window_shows_its_end_to_the_second_and_a_long_one_to_the_minute(
+    make_bot: BotFactory, targets: StubServer
+) -> None:
+    short = PLAYBOOKS["two-key"].replace("expires_after: 10m", "expires_after: 20s")
+    bot = await make_bot(config=CONFIG, playbooks={"two-key": short})
+    said = await bot.send("/playbook two-key", user="alice")
+    assert said[0].card is not None
+    approval = next(f.value for f in said[0].card.fields if f.label == "Approval")
+    assert approval.endswith("expires 10:00:20 UTC")
+    assert said[1].text.endswith("expires 10:00:20 UTC.")
+
+    long = await make_bot(config=CONFIG, playbooks=PLAYBOOKS)
+    said = await long.send("/playbook two-key", user="alice")
+    assert said[1].text.endswith("expires 10:10 UTC.")

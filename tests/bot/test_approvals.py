@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from bot.lifecycle import RunStatus, StepStatus
-from handlers.shell.chat import ShellMessage
+from handlers.shell.output import ShellMessage
 from handlers.shell.testing import ConsoleBot
 from tests.bot.approval_playbooks import CONFIG, PLAYBOOKS
 from tests.support.clock import FastClock
@@ -76,7 +76,7 @@ async def test_refusals_are_private_and_change_nothing(
         "You requested run #1, so someone else must approve or deny it.",
         "Run #1 needs approval; it starts by itself once it is approved.",
     ]
-    assert team.private("carol") == ["You have already decided on run #1; it counts once."]
+    assert team.private("carol") == ["You have already approved run #1; it counts once."]
     decisions = await team.deps.store.decisions(1)
     assert [(d.actor, d.decision) for d in decisions] == [("shell:carol", "approve")]
     run = await team.deps.store.get_run(1)
@@ -103,7 +103,7 @@ async def test_deny_with_a_reason_ends_the_run(team: ConsoleBot, stub_server: St
     assert "denied by carol: not during the freeze" in _approval(team, 1)
     assert "🚫 Denied by carol: not during the freeze" in team.thread(1)
     await team.press("Approve", 1, user="bob")
-    assert team.private("bob") == ["Can't approve run #1: it is denied now."]
+    assert team.private("bob") == ["Can't approve run #1: it was denied."]
     await team.send("/playbook status 1")
     status = team.private("alice")[-1]
     assert "• carol denied at 10:00:00 via shell: not during the freeze" in status
@@ -134,7 +134,7 @@ async def test_expiry_with_a_reminder_first(
     assert team.card(1).status == "Expired before it was approved"
     assert "⌛ Run #1 expired: it was not approved within 10m." in team.thread(1)
     await team.press("Approve", 1, user="bob")
-    assert team.private("bob") == ["Can't approve run #1: it is expired now."]
+    assert team.private("bob") == ["Can't approve run #1: it expired before it was approved."]
     assert stub_server.requests == []
 
 
@@ -156,6 +156,26 @@ async def test_pending_approval_survives_a_restart_and_expiry_still_holds(
     run = await second.deps.store.get_run(2)
     assert run is not None
     assert run.status is RunStatus.EXPIRED
+
+
+async def test_the_request_does_not_mention_a_requester_who_may_not_approve(
+    team: ConsoleBot,
+) -> None:
+    said = await team.send("/playbook two-key", user="bob")  # bob is an approver himself
+    request = said[1].text
+    assert "@carol:" in request
+    assert "@bob" not in request
+
+
+async def test_a_second_approve_after_the_run_started_says_it_was_already_approved(
+    team: ConsoleBot, stub_server: StubServer
+) -> None:
+    stub_server.route("POST", "/go", json={})
+    await team.send("/playbook self-ok", user="alice")
+    await team.press("Approve", 1, user="bob")  # one approval is enough: the run starts
+    await team.press("Approve", 1, user="bob")
+    assert team.private("bob") == ["You have already approved run #1; it counts once."]
+    assert (await team.finished(1)).status is RunStatus.SUCCEEDED
 
 
 async def test_concurrent_approvals_execute_exactly_once(
@@ -211,6 +231,8 @@ async def test_step_gate_denied_fails_the_step_and_skips_its_action(
     await team.wait_until(lambda: any("step `rollback` of run #1" in t for t in team.thread(1)))
     await team.press("Deny", 1, user="bob", reason="canary recovered")
     run = await team.finished(1)
+    said = [t for t in team.thread(1) if "bob denied" in t]
+    assert said == ["🚫 bob denied step `rollback` of run #1: canary recovered."]  # said once
 
     assert run.status is RunStatus.FAILED
     assert run.error == "step `rollback` failed: approval denied by bob: canary recovered"
@@ -330,3 +352,27 @@ async def test_a_step_gate_request_says_how_it_was_decided(
     assert approved.text.endswith("\n✅ Approved by carol.")
     assert denied.text.endswith("\n🚫 Denied by bob: canary recovered")
     assert approved.buttons == denied.buttons == []
+
+
+async def test_metrics_count_approvals_requested_decided_and_expired(
+    team: ConsoleBot, stub_server: StubServer, clock: FastClock
+) -> None:
+    from prometheus_client import generate_latest
+
+    stub_server.route("POST", "/go", json={})
+    await team.send("/playbook two-key", user="alice")
+    clock.advance(90)
+    await team.press("Approve", 1, user="bob")
+    await team.press("Deny", 1, user="carol", reason="not today")
+    await team.send("/playbook two-key", user="alice")
+    clock.advance(11 * 60)
+    await team.service.check_approvals()
+
+    metrics = generate_latest(team.deps.metrics.registry).decode()
+    assert 'chatops_approvals_requested_total{playbook="two-key",wait="run"} 2.0' in metrics
+    assert 'chatops_approval_decisions_total{decision="approve",playbook="two-key"} 1.0' in metrics
+    assert 'chatops_approval_decisions_total{decision="deny",playbook="two-key"} 1.0' in metrics
+    assert 'chatops_approvals_expired_total{playbook="two-key",wait="run"} 1.0' in metrics
+    # bob approved 90 s after the request: counted in the 120 s bucket, not the 60 s one
+    assert 'chatops_approval_decision_seconds_bucket{decision="approve",le="60.0"} 0.0' in metrics
+    assert 'chatops_approval_decision_seconds_bucket{decision="approve",le="120.0"} 1.0' in metrics

@@ -194,7 +194,7 @@ async def test_abort_ends_an_interrupted_run(
     assert run is not None
     assert run.status is RunStatus.CANCELLED
     await second.press("Resume", 1)
-    assert second.private("alice")[-1] == "Can't resume run #1: it is cancelled now."
+    assert second.private("alice")[-1] == "Can't resume run #1: it was cancelled."
 
 
 async def test_notify_posts_to_a_configured_channel(make_bot: BotFactory) -> None:
@@ -247,7 +247,7 @@ async def test_killed_process_leaves_its_run_interrupted_not_running(
     console = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "app.cli",
         "shell",
         "--user",
         "alice",

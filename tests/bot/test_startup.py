@@ -29,7 +29,7 @@ _DRIVER = textwrap.dedent(
     atexit.register(lambda: print("imported:", report(), file=sys.stderr))
     atexit.register(lambda: print("collecting:", gc.isenabled(), file=sys.stderr))
     sys.argv = ["chatops", *sys.argv[2:]]
-    from bot.cli import main
+    from app.cli import main
     main()
     """
 )
@@ -58,7 +58,7 @@ def test_the_console_answers_without_optional_modules(tmp_path: Path, database: 
     env = _environ(tmp_path)
     if database == "at head":
         subprocess.run(
-            [sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, cwd=ROOT, check=True
+            [sys.executable, "-m", "app.cli", "db", "upgrade"], env=env, cwd=ROOT, check=True
         )
     done = subprocess.run(
         [sys.executable, "-c", _DRIVER, ",".join(NEVER_AT_START), "shell", "--user", "alice"],
@@ -119,9 +119,10 @@ _LOG_LINES = textwrap.dedent(
     import logging
     import structlog
     from bot.logs import configure_logging
+    from playbooks.secrets import Redactor
 
     for json in (False, True):
-        configure_logging(level="INFO", json=json, redact=lambda s: s.replace("hunter2", "***"))
+        configure_logging(level="INFO", json=json, redact=Redactor(["hunter2"]))
         log = structlog.get_logger("test")
         log.warning("hello", token="hunter2", count=3)
         try:
@@ -154,7 +155,7 @@ def test_log_lines_read_the_same_without_rich() -> None:
     assert lean[0] == " [warning  ] hello                          count=3 token=***"
     assert lean[2:4] == [
         "Traceback (most recent call last):",
-        '  File "<string>", line 15, in <module>',
+        '  File "<string>", line 16, in <module>',
     ]
 
 

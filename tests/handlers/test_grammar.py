@@ -260,3 +260,10 @@ def test_a_split_line_parses_like_a_slash_command() -> None:
     command, rest = split_command('/playbook@chatops_bot retrain models="a b" --dry-run')
 
     assert parse_command(command, rest) == StartRun("retrain", {"models": "a b"}, dry_run=True)
+
+
+def test_the_grammar_s_verbs_are_exactly_the_names_a_playbook_may_not_take() -> None:
+    from handlers.grammar import _VERBS
+    from playbooks.model import RESERVED_NAMES
+
+    assert frozenset(_VERBS) == RESERVED_NAMES

@@ -129,6 +129,19 @@ async def test_http_post_sends_json_once_and_returns_response_json(
     assert result.data["headers"]["content-type"] == "application/json"
 
 
+async def test_http_sends_the_query_string_written_in_the_url_with_the_query_args(
+    ctx: FakeContext, stub_server: StubServer
+) -> None:
+    stub_server.route("GET", "/search")
+
+    await run(HttpAction(), ctx, url=f"{stub_server.url}/search?token=t0k&n=1")
+    await run(HttpAction(), ctx, url=f"{stub_server.url}/search?token=t0k&n=1", query={"n": 2})
+
+    first, second = stub_server.calls("GET", "/search")
+    assert first.query == {"token": ["t0k"], "n": ["1"]}
+    assert second.query == {"token": ["t0k"], "n": ["2"]}
+
+
 async def test_http_text_response_is_the_value_and_the_output(
     ctx: FakeContext, stub_server: StubServer
 ) -> None:

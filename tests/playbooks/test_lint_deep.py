@@ -3,6 +3,7 @@ sub-playbook params, the config's roles, channels and connections, and every pro
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -13,12 +14,21 @@ from playbooks.catalog import BUILTIN_DIR, Catalog
 from playbooks.lint import ConfigNames, lint_playbook
 
 KNOWN_ACTIONS = "http, notify, playbook, poll, prometheus, shell, sql, wait"
+# What a config needs for every built-in playbook to work (README's Configuration says so).
+CATALOG_CONNECTIONS = ["app"]
+CATALOG_CHANNELS = ["devops-alerts", "executive-briefing", "security"]
 STEP_NAMES = "params, steps, env, secrets, run"
 
 
 @pytest.fixture(scope="module")
 def registry() -> ActionRegistry:
     return ActionRegistry.default()
+
+
+def line_of(path: Path, text: str) -> int:
+    """The number of the first line of ``path`` that contains ``text``."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(number for number, line in enumerate(lines, 1) if text in line)
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -308,9 +318,13 @@ def test_an_override_must_still_take_the_params_callers_pass(
 
     found = Catalog.scan([tmp_path], registry)
 
+    latency = BUILTIN_DIR / "latency-spike.yaml"
+    index = [s.id for s in Catalog.load([], registry).get("latency-spike").steps].index(
+        "clear_cache"
+    )
     assert [p.reason for p in found.problems] == [
-        f"{BUILTIN_DIR / 'latency-spike.yaml'}:49: steps[3].with.params.index_name:"
-        " `index_name` is not a parameter of clear-cache (parameters: none)"
+        f"{latency}:{line_of(latency, 'name: clear-cache')}: steps[{index}].with.params"
+        ".index_name: `index_name` is not a parameter of clear-cache (parameters: none)"
     ]
 
 
@@ -459,19 +473,27 @@ def test_connections_and_notify_channels_the_config_lacks_are_warnings(
     assert lint_playbook(path, registry).warnings == []  # no config given: nothing to compare
 
 
-def test_the_built_in_catalog_warns_only_about_its_sql_connection(
+def test_the_built_in_catalog_warns_only_about_the_connections_and_channels_it_needs(
     registry: ActionRegistry,
 ) -> None:
     found = Catalog.scan([], registry, names=ConfigNames(source="built-in defaults"))
 
     assert found.problems == []
-    assert [w.reason for w in found.warnings] == [
-        f"{BUILTIN_DIR / 'latency-spike.yaml'}:34: steps[1].with.connection: no connection"
-        " `app` in the config (built-in defaults; it defines no connections): this step will"
-        " fail until one is added"
-    ]
-    with_app = ConfigNames(source="chatops.yaml", connections=frozenset({"app"}))
-    assert Catalog.scan([], registry, names=with_app).warnings == []
+    missing = set()
+    for warning in found.warnings:
+        named = re.search(r"no (connection|channel) `([^`]+)` in the config", warning.reason)
+        assert named is not None, warning.reason
+        assert warning.reason.endswith("this step will fail until one is added")
+        missing.add(named.groups())
+    assert missing == {("connection", name) for name in CATALOG_CONNECTIONS} | {
+        ("channel", name) for name in CATALOG_CHANNELS
+    }
+    configured = ConfigNames(
+        source="chatops.yaml",
+        connections=frozenset(CATALOG_CONNECTIONS),
+        channels=frozenset(CATALOG_CHANNELS),
+    )
+    assert Catalog.scan([], registry, names=configured).warnings == []
 
 
 def test_a_replaced_playbook_no_longer_warns(tmp_path: Path, registry: ActionRegistry) -> None:
@@ -485,7 +507,12 @@ def test_a_replaced_playbook_no_longer_warns(tmp_path: Path, registry: ActionReg
         """,
     )
 
-    found = Catalog.scan([tmp_path], registry, names=ConfigNames(source="built-in defaults"))
+    names = ConfigNames(source="built-in defaults")
+    before = Catalog.scan([], registry, names=names)
+    found = Catalog.scan([tmp_path], registry, names=names)
 
+    latency = str(BUILTIN_DIR / "latency-spike.yaml")
+    assert any(w.path == latency for w in before.warnings)
     assert found.problems == []
-    assert found.warnings == []
+    assert [w for w in found.warnings if w.path == latency] == []
+    assert len(found.warnings) == len([w for w in before.warnings if w.path != latency])

@@ -18,6 +18,7 @@ ENVIRON = {
     "ES_URL": "http://es.internal:9200",
     "JAEGER_URL": "http://jaeger.internal:16686",
     "API_URL": "http://api.internal",
+    "GRAFANA_URL": "https://grafana.example.com",
     "API_TOKEN": "tok-very-secret-value",
 }
 
@@ -103,7 +104,9 @@ def test_refresh_synonyms_with_reindex_needs_approval_and_costs_more(
     assert plan.needs_approval is True
     assert plan.estimate == Estimate(seconds=6 * 3600.0, cost_usd=10.0)
     reindex = next(step for step in plan.steps if step.id == "reindex")
-    assert reindex.condition == "{{ params.reindex }}"
+    assert reindex.condition is None  # decided by the params: it runs
+    assert reindex.skipped is False
+    assert [step.id for step in plan.steps if step.skipped] == ["reload", "clear_request_cache"]
     assert reindex.text == (
         "Reindex documents: POST http://es.internal:9200/knowledge_base/_update_by_query"
         "?conflicts=proceed&wait_for_completion=false"

@@ -85,35 +85,36 @@ async def test_index_time_synonyms_need_approval_then_close_reopen_and_reindex(
     assert steps["reindex"] is StepStatus.SUCCEEDED
 
 
-def test_the_plan_shows_both_paths_and_which_params_take_them() -> None:
+def test_the_plan_shows_the_path_the_params_take_and_the_other_as_skipped() -> None:
     registry = ActionRegistry.default()
     catalog = {p.name: p for p in Catalog.load([], registry)}
     es = "http://es.internal:9200/knowledge_base"
+    environ = {"ES_URL": "http://es.internal:9200"}
 
-    plan = build_plan(
-        catalog["refresh-synonyms"], {}, registry, catalog, {"ES_URL": "http://es.internal:9200"}
+    plan = build_plan(catalog["refresh-synonyms"], {}, registry, catalog, environ)
+    with_reindex = build_plan(
+        catalog["refresh-synonyms"], {"reindex": "true"}, registry, catalog, environ
     )
 
-    assert [(s.id, s.text, s.condition) for s in plan.steps] == [
-        (
-            "reload",
-            f"Reload search analyzers: POST {es}/_reload_search_analyzers",
-            "{{ not params.reindex }}",
-        ),
+    assert [(s.id, s.text, s.condition, s.skipped) for s in plan.steps] == [
+        ("reload", f"Reload search analyzers: POST {es}/_reload_search_analyzers", None, False),
         (
             "clear_request_cache",
             f"Clear request cache: POST {es}/_cache/clear?request=true",
-            "{{ not params.reindex }}",
+            None,
+            False,
         ),
-        ("close_index", f"Close index: POST {es}/_close", "{{ params.reindex }}"),
-        ("open_index", f"Reopen index: POST {es}/_open", "{{ params.reindex }}"),
+        ("close_index", f"Close index: POST {es}/_close", None, True),
+        ("open_index", f"Reopen index: POST {es}/_open", None, True),
         (
             "reindex",
             f"Reindex documents: POST {es}/_update_by_query"
             "?conflicts=proceed&wait_for_completion=false",
-            "{{ params.reindex }}",
+            None,
+            True,
         ),
     ]
+    assert [s.id for s in with_reindex.steps if s.skipped] == ["reload", "clear_request_cache"]
     assert [s.text for s in plan.rollback] == [f"Reopen index: POST {es}/_open"]
     assert plan.needs_approval is False
     assert list(plan.params) == ["index_name", "reindex"]

@@ -67,6 +67,11 @@ def test_anything_else_renders_to_text() -> None:
     assert render_value("no template here", VARIABLES) == "no template here"
 
 
+def test_a_boolean_in_text_is_spelled_as_urls_and_yaml_spell_it() -> None:
+    assert render_value("/x?full={{ params.full }}", VARIABLES) == "/x?full=false"
+    assert render_value("big={{ params.n > 2 }}", VARIABLES) == "big=true"
+
+
 def test_templates_inside_lists_and_mappings_are_rendered() -> None:
     value = {
         "url": "http://es/{{ params.index_name }}",

@@ -32,6 +32,7 @@ def target_env(stub_server: StubServer, tmp_path: Path) -> dict[str, str]:
         "PROMETHEUS_URL": stub_server.url,
         "JAEGER_URL": stub_server.url,
         "API_URL": stub_server.url,
+        "GRAFANA_URL": "https://grafana.example.com",
         "APP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/app.db",
     }
 

@@ -125,7 +125,7 @@ async def test_unreachable_target_fails_the_run_with_the_reason(
     # The card went from running straight to failed: no second "Running step 1 of 1".
     edits = [line for line in bot.lines if line.startswith("↻")]
     assert [line.split(": ", 1)[1] for line in edits] == [
-        "🔵 Running step 1 of 1",
+        "🔵 Running step 1 of 1: `clear`",
         "❌ Failed in 3s",
     ]
 
@@ -319,7 +319,7 @@ async def test_step_output_tail_in_thread_and_status_and_rollback_in_the_order_i
 async def test_a_card_whose_plan_was_no_longer_kept_still_shows_it_when_run(
     bot: ConsoleBot, stub_server: StubServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.progress.PLANS_KEPT", 2)
+    monkeypatch.setattr("bot.plans.PLANS_KEPT", 2)
     stub_server.route("POST", CACHE_CLEAR, json={"_shards": {"total": 2, "failed": 0}})
     for index in ("kb", "docs", "faq"):  # the third card pushes the first one's plan out
         await bot.send(f"/playbook clear-cache index_name={index}", user="alice")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
+from app.cli import app
 from handlers.shell.console import run_console
 from handlers.shell.testing import ConsoleBot
 from tests.support.console import BotFactory

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 import pytest_asyncio
 
-from bot.http import build_http_app
+from bot.http_app import build_http_app
 from bot.runtime import Dependencies, open_dependencies
 from bot.service import ChatOpsService
 from bot.settings import Settings
@@ -273,7 +273,7 @@ async def running_slack_bot(
     surface = SlackSurface(service, settings)
     service.attach(surface.chat)
     try:
-        await surface.start()
+        await surface.open()
         await service.start()
         app = build_http_app(service, surface.routes())
         transport = httpx.ASGITransport(app=app)

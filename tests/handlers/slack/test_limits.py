@@ -9,11 +9,13 @@ from typing import Any
 
 from bot.lifecycle import RunStatus
 from handlers.slack.text import text_total
+from playbooks.catalog import BUILTIN_DIR
 from tests.handlers.slack.conftest import running_slack_bot
 from tests.support.clock import FastClock
 from tests.support.fake_slack import MAX_TOTAL_TEXT, FakeSlack, blocks_problem
 from tests.support.stub_server import StubServer
 
+BUILT_IN = len(list(BUILTIN_DIR.glob("*.yaml")))
 REPORTS = 6  # steps whose 60 kB answers end up, cut, in `/playbook status`
 
 
@@ -127,11 +129,11 @@ async def test_list_and_help_with_a_hundred_playbooks_fit(
         await slack.command("list")
         listed = sections(slack.fake.responses[-1].args["blocks"])
         rows = "\n".join(listed[:-1]).split("\n")
-        assert rows[0] == "*Playbooks* (103):"
+        assert rows[0] == f"*Playbooks* ({100 + BUILT_IN}):"
         assert any(row.startswith("• `generated-000`") for row in rows)
         match = re.fullmatch(r"… \(truncated: (\d+) more lines\)", listed[-1])
         assert match, listed[-1]
-        assert len(rows) + int(match.group(1)) == 103 + 2  # heading and footer
+        assert len(rows) + int(match.group(1)) == 100 + BUILT_IN + 2  # heading and footer
 
         await slack.command("help generated-099")
         assert "*Generated playbook number 99" in slack.fake.responses[-1].args["text"]

@@ -90,7 +90,7 @@ async def test_socket_mode_dispatches_commands_through_the_same_listeners(
     surface = SlackSurface(service, settings)
     service.attach(surface.chat)
     try:
-        await surface.start_socket_mode("xapp-test-token")
+        await surface.start()
         async with asyncio.timeout(10):
             await socket_server.connected.wait()
         opened = fake_slack.of("apps.connections.open")

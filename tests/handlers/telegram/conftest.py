@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest_asyncio
 
-from bot.http import build_http_app
+from bot.http_app import build_http_app
 from bot.runtime import Dependencies, open_dependencies
 from bot.service import ChatOpsService
 from bot.settings import Settings

@@ -17,7 +17,7 @@ from tests.handlers.telegram.conftest import (
     running_telegram_bot,
 )
 from tests.support.clock import FastClock
-from tests.support.fake_telegram import ALICE, BOB, CAROL, FakeMessage, FakeTelegram
+from tests.support.fake_telegram import ALICE, BOB, FakeMessage, FakeTelegram
 from tests.support.stub_server import StubServer
 
 
@@ -68,22 +68,20 @@ async def test_a_tampered_key_is_refused_with_an_alert_and_does_nothing(
 async def test_a_stale_button_is_answered_with_what_happened_meanwhile(
     telegram: TelegramBot, stub_server: StubServer
 ) -> None:
-    stub_server.route("POST", "/restart/api", json={})
     await telegram.command("/playbook restart-service service=api")
-    # The request as it looked before it was decided, still on someone's screen.
+    # The request as it looked before the run was cancelled, still on someone's screen.
     request = dataclasses.replace(telegram.fake.find(CHAT, "Approve"))
-    await telegram.press("Approve", user=BOB)
-    await telegram.press("Approve", user=CAROL)
-    assert telegram.fake.message(CHAT, request.id).buttons == []  # decided: buttons gone
+    await telegram.press("Cancel", user=ALICE)
+    assert telegram.fake.message(CHAT, request.id).buttons == []  # closed: buttons gone
 
     for label, verb in (("Approve", "approve"), ("Deny", "deny")):
         stale = telegram.fake.callback_update(request, dict(request.buttons)[label], user=BOB)
         await telegram.deliver(stale)
         answer = telegram.answer(stale["callback_query"]["id"])
-        assert answer["text"] == f"Can't {verb} run #1: it is succeeded now."
+        assert answer["text"] == f"Can't {verb} run #1: it was cancelled."
         assert answer["show_alert"] is True
     assert not [m for m in telegram.fake.messages(CHAT) if m.force_reply]  # nobody asked why
-    assert len(stub_server.calls("POST", "/restart/api")) == 1
+    assert stub_server.requests == []
 
 
 async def test_a_redelivered_update_is_acted_on_once(

@@ -62,8 +62,11 @@ class ShellChat:
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
         message = self.by_id.get(ref.message_id)
-        if message is None:  # posted by an earlier console process: show it afresh
-            await self.post_card(Place(SURFACE, ref.channel), card)
+        if message is None:
+            # Posted by an earlier console process: shown afresh once, and from then on the
+            # new one stands for it (its edits and thread replies go to the one on screen).
+            posted = await self.post_card(Place(SURFACE, ref.channel), card)
+            self.by_id[ref.message_id] = self.by_id[posted.message_id]
             return
         if message.card == card:
             return  # nothing visible changed
@@ -74,13 +77,15 @@ class ShellChat:
     async def post_in_thread(
         self, ref: MessageRef, text: str, buttons: list[Button] | None = None
     ) -> MessageRef:
-        run = self._run_of(ref.message_id)
+        parent = self.by_id.get(ref.message_id)
+        thread_of = parent.id if parent is not None else ref.message_id
+        run = self._run_of(thread_of)
         message = ShellMessage(
             self._next_id(),
             "thread",
             ref.channel,
             text,
-            thread_of=ref.message_id,
+            thread_of=thread_of,
             buttons=list(buttons or []),
         )
         return self._add(message, _thread_lines("↳", run, text, buttons))
@@ -89,10 +94,11 @@ class ShellChat:
         self, ref: MessageRef, text: str, buttons: list[Button] | None = None
     ) -> None:
         message = self.by_id.get(ref.message_id)
-        if message is None:  # posted by an earlier console process: show it afresh
-            await self.post_in_thread(
+        if message is None:  # posted by an earlier console process: shown afresh once
+            posted = await self.post_in_thread(
                 MessageRef(SURFACE, ref.channel, ref.thread or ref.message_id), text, buttons
             )
+            self.by_id[ref.message_id] = self.by_id[posted.message_id]
             return
         message.text, message.buttons = text, list(buttons or [])
         message.edits += 1
@@ -100,7 +106,8 @@ class ShellChat:
             self._write(line)
 
     def _run_of(self, card_id: str | None) -> str:
-        """How a thread line names its card: the run, or the message."""
+        """How a thread line names its card: the run, or (a card this console never saw)
+        the message."""
         parent = self.by_id.get(card_id or "")
         if parent is not None and parent.card is not None and parent.card.run_id:
             return f"#{parent.card.run_id}"

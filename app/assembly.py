@@ -1,13 +1,15 @@
-"""``chatops run``: wire every configured surface to one service and serve until a signal.
+"""``chatops run``: the service, every configured surface and the HTTP app, served until a
+signal.
 
-The one place besides the CLI that knows every adapter; each surface's SDK is imported only
-when that surface is configured, so a bot without Slack never pays for slack-bolt.
+Surfaces come from :mod:`app.surfaces` and are driven through the
+:class:`~bot.surface.Surface` port: all are built (a surface with incomplete settings
+refuses before anything is opened), their chats attached, each opened, the service started,
+then each started; at the end the service stops first, then the surfaces close.
 """
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -15,12 +17,13 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from bot.http import build_http_app
+from app.surfaces import configured_surfaces
+from bot.http_app import build_http_app
 from bot.runtime import Dependencies
 from bot.service import ChatOpsService
 from bot.settings import Settings
 from bot.startup import return_freed_memory, settle
-from playbooks.errors import ChatOpsError
+from bot.surface import Surface
 
 __all__ = ["Assembly", "assemble", "serve"]
 
@@ -33,75 +36,53 @@ class Assembly:
 
     service: ChatOpsService
     app: Starlette
-    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    surfaces: list[Surface] = field(default_factory=list)
 
     async def close(self) -> None:
         # The service first: runs executing here become ``interrupted`` and their cards say
         # so while the surfaces can still post; then the surfaces close their connections.
         await self.service.shutdown()
-        for close in self.closers:
-            await close()
+        for surface in reversed(self.surfaces):
+            try:
+                await surface.close()
+            except Exception:
+                log.warning("surface_close_failed", surface=surface.name, exc_info=True)
 
 
 async def assemble(settings: Settings, deps: Dependencies) -> Assembly:
-    """Attach every configured surface, start the service, and build the HTTP app.
+    """Build, open and start every configured surface around a started service, and the
+    HTTP app that serves their routes.
 
     Settings are checked before anything is opened; on any failure, whatever was opened is
     closed again before the error propagates.
     """
-    _check_surfaces(settings)
     service = ChatOpsService(deps)
-    routes: list[BaseRoute] = []
-    closers: list[Callable[[], Awaitable[None]]] = []
+    built: list[Surface] = []
     try:
-        slack = None
-        if settings.slack_bot_token is not None:
-            from handlers.slack.app import SlackSurface
-
-            slack = SlackSurface(service, settings)
-            closers.append(slack.close)
-            service.attach(slack.chat)
-            await slack.start()
-            if settings.slack_app_token is None:
-                routes += slack.routes()
-                log.info("slack_ready", mode="http", path="/slack/events")
-        telegram = None
-        if settings.telegram_bot_token is not None:
-            from handlers.telegram.app import TelegramSurface
-
-            telegram = TelegramSurface(service, settings)
-            closers.append(telegram.close)
-            service.attach(telegram.chat)
-            await telegram.open()
-            routes += telegram.routes()
+        built += configured_surfaces(service, settings)
+        for surface in built:
+            if surface.chat is not None:
+                service.attach(surface.chat)
+            await surface.open()
         await service.start()
-        if telegram is not None:
-            await telegram.start()
-        if slack is not None and settings.slack_app_token is not None:
-            # Only once the service runs: events arrive as soon as the socket is open.
-            await slack.start_socket_mode(settings.slack_app_token.get_secret_value())
-            log.info("slack_connected", mode="socket")
+        for surface in built:
+            await surface.start()
     except BaseException:
-        await Assembly(service, build_http_app(service), closers).close()
+        await Assembly(service, build_http_app(service), built).close()
         raise
-    assembly = Assembly(service, build_http_app(service, routes), closers)
+    routes: list[BaseRoute] = [route for surface in built for route in surface.routes()]
+    if not built:
+        log.warning(
+            "no_surface_configured",
+            hint="nothing can send commands: set SLACK_BOT_TOKEN (or another surface's "
+            "settings), or use `chatops shell`",
+        )
+    assembly = Assembly(service, build_http_app(service, routes), built)
     # Everything loaded so far lives as long as the process: keep it out of the collector's
     # full passes, which otherwise walk ~200k objects and pause every ack for ~100 ms.
     settle()
     return_freed_memory()
     return assembly
-
-
-def _check_surfaces(settings: Settings) -> None:
-    """Refuse settings that name a surface without what it needs (before opening anything)."""
-    if (
-        settings.slack_bot_token is not None
-        and settings.slack_app_token is None
-        and settings.slack_signing_secret is None
-    ):
-        raise ChatOpsError(
-            "Slack over HTTP needs SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)"
-        )
 
 
 async def serve(settings: Settings, deps: Dependencies) -> None:
@@ -122,7 +103,7 @@ async def serve(settings: Settings, deps: Dependencies) -> None:
         host=settings.host,
         port=settings.port,
         playbooks=len(deps.catalog),
-        surfaces=sorted(assembly.service.chats),
+        surfaces=[surface.name for surface in assembly.surfaces],
     )
     # uvicorn restores the handlers it found and re-raises the signal after its own graceful
     # stop; with Python's defaults that kills the process before the cleanup below runs.

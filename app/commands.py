@@ -1,7 +1,6 @@
-"""The ``chatops`` commands (typer); :mod:`bot.cli` is the entry point that runs them.
+"""The ``chatops`` commands (typer); :mod:`app.cli` is the entry point that runs them.
 
-The one place that knows every surface: each is imported only when it is used or
-configured, so start-up stays fast.
+Each command imports what it uses when it runs, so start-up stays fast.
 """
 
 from __future__ import annotations
@@ -9,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -16,12 +16,13 @@ import typer
 from playbooks.errors import ChatOpsError
 
 # Only what typer needs to read the command line is imported here; every command imports
-# its own modules, after bot.startup.begin() has set start-up up (see bot.cli.main).
+# its own modules, after bot.startup.begin() has set start-up up (see app.cli.main).
 if TYPE_CHECKING:
     from bot.runtime import Dependencies
     from bot.settings import Settings
     from playbooks.actions.registry import ActionRegistry
     from playbooks.catalog import Catalog
+    from playbooks.secrets import Redactor
 
 __all__ = ["app"]
 
@@ -102,11 +103,17 @@ def _first_line(exc: BaseException) -> str:
     return re.sub(r"^\([\w.]+\) ", "", text)
 
 
+_REDACTOR: list[Redactor] = []  # the process's one redactor, once logging is set up
+
+
 def _logging(level: str, *, json: bool) -> None:
+    """Log lines redacted by the process's one redactor, which the service also uses: a
+    secret it learns while running (``secrets.NAME``) is redacted from logs too."""
     from bot.logs import configure_logging
     from playbooks.secrets import Redactor
 
-    configure_logging(level=level, json=json, redact=Redactor.from_environ())
+    _REDACTOR[:] = [Redactor.from_environ()]
+    configure_logging(level=level, json=json, redact=_REDACTOR[0])
 
 
 @app.command()
@@ -122,23 +129,37 @@ def shell(
 
 
 async def _shell(user: str, channel: str) -> None:
+    from app.surfaces import configured_surfaces
     from bot.service import ChatOpsService
     from bot.startup import imports_done, settle
-    from handlers.shell.chat import ShellChat
     from handlers.shell.console import run_console
+    from handlers.shell.output import ShellChat
     from handlers.shell.session import ShellSession
 
     imports_done()
-    deps = await _open(_settings())
+    settings = _settings()
+    deps = await _open(settings)
     service = ChatOpsService(deps)
     chat = ShellChat(lambda line: print(line, flush=True))
     service.attach(chat)
-    await service.start()
-    settle()
     try:
+        # The surfaces the console runs too (the scheduler): they post to the console.
+        surfaces = configured_surfaces(service, settings, console=True)
+    except ChatOpsError as exc:
+        await deps.close()
+        _fail(exc.reason)
+    try:
+        for surface in surfaces:
+            await surface.open()
+        await service.start()
+        for surface in surfaces:
+            await surface.start()
+        settle()
         await run_console(ShellSession(service, chat, user=user, channel=channel))
     finally:
         await service.shutdown()
+        for surface in reversed(surfaces):
+            await surface.close()
         await deps.close()
 
 
@@ -152,7 +173,7 @@ def run() -> None:
 
 
 async def _serve(settings: Settings) -> None:
-    from bot.serve import serve
+    from app.assembly import serve
     from bot.startup import imports_done
 
     imports_done()  # serve() settles once the service is up
@@ -169,7 +190,7 @@ async def _open(settings: Settings) -> Dependencies:
     from bot.runtime import open_dependencies
 
     try:
-        return await open_dependencies(settings)
+        return await open_dependencies(settings, redactor=_REDACTOR[0] if _REDACTOR else None)
     except ChatOpsError as exc:
         _fail(exc.reason)
     except Exception as exc:
@@ -230,6 +251,34 @@ def playbooks_list() -> None:
         typer.echo(
             f"{playbook.name:<28} {playbook.risk.value:<6}{approval:<11} {playbook.display_title}"
         )
+
+
+@playbooks_app.command("docs")
+def playbooks_docs(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write it here instead of stdout")
+    ] = None,
+    builtin: Annotated[
+        bool, typer.Option("--builtin", help="only the built-in catalog (docs/catalog.md)")
+    ] = False,
+) -> None:
+    """The catalog as Markdown: every playbook's use, params, approval, estimate, rollback."""
+    from playbooks.catalog import Catalog
+    from playbooks.catalog_docs import render_catalog_docs
+
+    if builtin:
+        try:
+            catalog = Catalog.load([], _registry())
+        except ChatOpsError as exc:
+            _fail(exc.reason)
+    else:
+        catalog = _catalog()
+    text = render_catalog_docs(catalog, _registry())
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {output} ({len(catalog)} playbooks)")
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """The ``chatops`` entry point: set start-up up, then run the command line.
 
-The commands live in :mod:`bot.cli_app`. Importing them imports typer (and with it
+The commands live in :mod:`app.commands`. Importing them imports typer (and with it
 pydantic), so it waits until :func:`bot.startup.begin` has paused garbage collection and
 hidden rich; ``app`` is still importable from here, loaded on first use.
 """
@@ -22,7 +22,7 @@ def main() -> None:
     from bot.startup import begin
 
     begin()  # before anything heavy is imported
-    from bot.cli_app import app
+    from app.commands import app
 
     try:
         app()
@@ -31,9 +31,9 @@ def main() -> None:
 
 
 def __getattr__(name: str) -> object:
-    # `from bot.cli import app` (tests, tools) without importing typer for the entry point.
+    # `from app.cli import app` (tests, tools) without importing typer for the entry point.
     if name == "app":
-        from bot.cli_app import app
+        from app.commands import app
 
         return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

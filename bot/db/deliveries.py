@@ -1,0 +1,69 @@
+"""Deliveries already handled and forms the bot opened: what makes input count once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult
+from sqlalchemy.exc import IntegrityError
+
+from bot.db.base import StoreBase
+from bot.db.tables import (
+    OpenedFormRow,
+    ProcessedEventRow,
+)
+
+__all__ = ["DeliveryRows"]
+
+
+class DeliveryRows(StoreBase):
+    """The processed_events and opened_forms tables."""
+
+    async def first_delivery(self, key: str) -> bool:
+        """True the first time ``key`` is seen (by any replica); False for a retry."""
+        try:
+            async with self._sessions.begin() as session:
+                session.add(ProcessedEventRow(key=key[:300], seen_at=self._now()))
+        except IntegrityError:
+            return False
+        return True
+
+    async def forget_deliveries(self, *, seen_before: datetime) -> int:
+        """Drop the :meth:`first_delivery` keys first seen before ``seen_before`` (retries
+        come within minutes; the table must not grow forever), and forms opened before it
+        and never sent. Returns how many keys went."""
+        table = ProcessedEventRow.metadata.tables["processed_events"]
+        forms = OpenedFormRow.metadata.tables["opened_forms"]
+        statement = table.delete().where(table.c.seen_at < seen_before)
+        async with self._sessions.begin() as session:
+            result = cast(CursorResult[Any], await session.exec(statement))
+            await session.exec(forms.delete().where(forms.c.opened_at < seen_before))
+        return int(result.rowcount)
+
+    async def record_form(self, form_id: str, *, surface: str, opened_for: str, kind: str) -> None:
+        """Remember a form the bot opened for ``opened_for`` (an Actor key)."""
+        async with self._sessions.begin() as session:
+            session.add(
+                OpenedFormRow(
+                    form_id=form_id[:200],
+                    surface=surface,
+                    opened_for=opened_for[:200],
+                    kind=kind,
+                    opened_at=self._now(),
+                )
+            )
+
+    async def claim_form(self, form_id: str, *, surface: str, opened_for: str, kind: str) -> bool:
+        """True once, for a form the bot opened for ``opened_for``: its submission is
+        accepted; False for a form it never opened (or for someone else), or a second time."""
+        table = OpenedFormRow.metadata.tables["opened_forms"]
+        statement = table.delete().where(
+            table.c.form_id == form_id[:200],
+            table.c.surface == surface,
+            table.c.opened_for == opened_for[:200],
+            table.c.kind == kind,
+        )
+        async with self._sessions.begin() as session:
+            result = cast(CursorResult[Any], await session.exec(statement))
+        return int(result.rowcount) == 1
