@@ -41,6 +41,11 @@ class Plug:
 
 SURFACES: tuple[Plug, ...] = (
     Plug("slack", lambda s, _c: s.slack_bot_token is not None, "handlers.slack.app:SlackSurface"),
+    Plug(
+        "telegram",
+        lambda s, _c: s.telegram_bot_token is not None,
+        "handlers.telegram.app:TelegramSurface",
+    ),
 )
 
 

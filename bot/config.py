@@ -18,7 +18,15 @@ from playbooks.errors import ChatOpsError, PlaybookFileError
 from playbooks.secrets import is_secret_name
 from playbooks.yamlsource import dotted_field, load_yaml, validation_problems
 
-__all__ = ["ChannelIds", "Config", "ConfigError", "Connection", "RoleMembers", "load_config"]
+__all__ = [
+    "ChannelIds",
+    "Config",
+    "ConfigError",
+    "Connection",
+    "RoleMembers",
+    "TelegramConfig",
+    "load_config",
+]
 
 
 class ConfigError(ChatOpsError):
@@ -53,6 +61,18 @@ class Connection(_Strict):
     url_env: str
 
 
+class TelegramConfig(_Strict):
+    """The Telegram surface: where it serves."""
+
+    allowed_chats: list[int] = Field(
+        default_factory=list,
+        description=(
+            "chat IDs the bot serves (groups are negative, -100… for supergroups; a private "
+            "chat's ID is the user's); anywhere else a command gets one refusal and nothing runs"
+        ),
+    )
+
+
 class EngineConfig(_Strict):
     max_output_chars: int = Field(default=4000, ge=200, le=100_000)
     heartbeat_every: Duration = 10.0
@@ -71,6 +91,7 @@ class Config(_Strict):
     channels: dict[str, ChannelIds] = Field(default_factory=dict)
     playbook_dirs: list[Path] = Field(default_factory=list)
     connections: dict[str, Connection] = Field(default_factory=dict)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     source: str = Field(default="built-in defaults", exclude=True)
 

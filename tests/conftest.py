@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.support.databases",
     "tests.support.console",
     "tests.support.fake_slack",
+    "tests.support.fake_telegram",
 ]
 
 configure_logging(level="INFO", json=False, redact=Redactor())

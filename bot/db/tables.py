@@ -13,6 +13,7 @@ __all__ = [
     "ApprovalMessageRow",
     "ApprovalRow",
     "AuditEventRow",
+    "CallbackTokenRow",
     "OpenedFormRow",
     "ProcessedEventRow",
     "RunRow",
@@ -169,3 +170,22 @@ class OpenedFormRow(SQLModel, table=True):
     opened_for: str = Field(max_length=200)  # Actor.key of who it was opened for
     kind: str = Field(max_length=64)  # what it asks: params, deny
     opened_at: datetime | None = _ts(nullable=False, index=True)
+
+
+class CallbackTokenRow(SQLModel, table=True):
+    """A short key standing for a button, where a surface's button carries only a few bytes
+    (Telegram's ``callback_data``: 64): the click sends the key back, and the button is
+    read here, never from the click. With ``asked`` set, the key names a question the bot
+    put to one person (a Deny asking why), answered once, by them, by replying to it."""
+
+    model_config = _deferred()
+    __tablename__ = "callback_tokens"
+
+    token: str = Field(primary_key=True, max_length=64)
+    surface: str = Field(max_length=32)
+    chat: str = Field(max_length=200)  # where the button was shown; a click elsewhere is refused
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    action: str = Field(max_length=16)  # a ButtonAction value
+    step: str = Field(default="", max_length=64)  # "" for the run's own button
+    asked: str | None = Field(default=None, max_length=200)  # Actor.key of who was asked
+    created_at: datetime | None = _ts(nullable=False, index=True)

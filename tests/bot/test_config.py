@@ -307,3 +307,14 @@ def test_every_problem_is_reported_at_once_sorted_by_line(tmp_path: Path) -> Non
         " never from the config file",
     ]
     assert "hunter22" not in reason
+
+
+def test_the_telegram_chats_served_are_listed_by_id(tmp_path: Path) -> None:
+    assert load_config(None).telegram.allowed_chats == []
+    path = write(tmp_path, "telegram: {allowed_chats: [-1001234567890, 111111111]}\n")
+    assert load_config(path).telegram.allowed_chats == [-1001234567890, 111111111]
+    wrong = write(tmp_path, "telegram:\n  allowed_chats: [incidents]\n", "wrong.yaml")
+    assert config_error(wrong) == (
+        f"{wrong}:2: telegram.allowed_chats[0]: Input should be a valid integer,"
+        " unable to parse string as an integer"
+    )

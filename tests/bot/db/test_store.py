@@ -142,6 +142,7 @@ async def test_postgres_tables_and_alembic_version_land_in_the_test_schema(
             "approval_messages",
             "approvals",
             "audit_events",
+            "callback_tokens",
             "opened_forms",
             "processed_events",
             "runs",
