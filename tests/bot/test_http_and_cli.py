@@ -273,7 +273,7 @@ def test_playbooks_list_and_db_upgrade(tmp_path: Path) -> None:
         app, ["db", "upgrade"], env={"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
     )
     assert upgraded.exit_code == 0, upgraded.output
-    assert "database at revision 0006" in upgraded.output
+    assert "database at revision 0007" in upgraded.output
 
 
 def test_db_upgrade_names_an_unreachable_database_in_one_line() -> None:
