@@ -127,18 +127,25 @@ async def _shell(user: str, channel: str) -> None:
     from handlers.shell.chat import ShellChat
     from handlers.shell.console import run_console
     from handlers.shell.session import ShellSession
+    from scheduler.surface import SchedulerSurface
 
     imports_done()
     deps = await _open(_settings())
     service = ChatOpsService(deps)
     chat = ShellChat(lambda line: print(line, flush=True))
     service.attach(chat)
-    await service.start()
-    settle()
+    scheduler = SchedulerSurface(service)
     try:
+        await scheduler.open()
+        await service.start()
+        await scheduler.start()
+        settle()
         await run_console(ShellSession(service, chat, user=user, channel=channel))
+    except ChatOpsError as exc:
+        _fail(exc.reason)
     finally:
         await service.shutdown()
+        await scheduler.close()
         await deps.close()
 
 
@@ -182,7 +189,7 @@ async def _open(settings: Settings) -> Dependencies:
 @app.command()
 def check() -> None:
     """Validate the config and every playbook; exit 1 with file:line: field on any problem."""
-    from bot.config import ConfigError, load_config
+    from bot.config import Config, ConfigError, load_config, unknown_playbooks
     from playbooks.actions.registry import ActionRegistry
     from playbooks.catalog import Catalog
     from playbooks.lint import ConfigNames
@@ -191,6 +198,7 @@ def check() -> None:
     path = settings.resolved_config_path()
     errors: list[str] = []
     names: ConfigNames | None = None
+    config: Config | None = None
     dirs = settings.extra_playbook_dirs()
     try:
         config = load_config(path)
@@ -209,6 +217,8 @@ def check() -> None:
     errors += plugin_problems
     found = Catalog.scan(dirs, registry, names=names)
     errors += [problem.reason for problem in found.problems]
+    if config is not None:  # what its schedules and alert rules name must be in the catalog
+        errors += unknown_playbooks(config, set(found.playbooks))
     for error in errors:
         _say("error", error)
     for warning in found.warnings:

@@ -26,6 +26,7 @@ __all__ = [
     "may_run",
     "may_start",
     "reminder_due",
+    "role_identities",
     "roles_of",
 ]
 
@@ -45,7 +46,13 @@ def roles_of(actor: Actor, config: Config) -> frozenset[str]:
 
 
 def may_start(actor: Actor, playbook: Playbook, place: Place, config: Config) -> str | None:
-    """None if ``actor`` may start ``playbook`` in ``place``; else the reason to tell them."""
+    """None if ``actor`` may start ``playbook`` in ``place``; else the reason to tell them.
+
+    A schedule may start what it names, where it says: the config that schedules it decides
+    (who may fire it by hand is the schedule's own ``allowed``).
+    """
+    if actor.schedule is not None:
+        return None
     if playbook.allowed and not roles_of(actor, config) & set(playbook.allowed):
         return (
             f"You can't start `{playbook.name}`: it is limited to "
@@ -154,8 +161,13 @@ def reminder_due(
 
 def approver_identities(policy: ApprovalPolicy, surface: str, config: Config) -> list[str]:
     """The ids to mention on ``surface`` so the approvers are notified."""
+    return role_identities(policy.approvers, surface, config)
+
+
+def role_identities(roles: Sequence[str], surface: str, config: Config) -> list[str]:
+    """The ids to mention on ``surface`` so whoever holds one of ``roles`` is notified."""
     found: list[str] = []
-    for role in policy.approvers:
+    for role in roles:
         members = config.roles.get(role)
         for member in getattr(members, surface, []) if members else []:
             if str(member) not in found:

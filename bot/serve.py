@@ -54,6 +54,11 @@ async def assemble(settings: Settings, deps: Dependencies) -> Assembly:
     routes: list[BaseRoute] = []
     closers: list[Callable[[], Awaitable[None]]] = []
     try:
+        from scheduler.surface import SchedulerSurface
+
+        scheduler = SchedulerSurface(service)
+        await scheduler.open()
+        closers.append(scheduler.close)
         slack = None
         if settings.slack_bot_token is not None:
             from handlers.slack.app import SlackSurface
@@ -70,6 +75,7 @@ async def assemble(settings: Settings, deps: Dependencies) -> Assembly:
             # Only once the service runs: events arrive as soon as the socket is open.
             await slack.start_socket_mode(settings.slack_app_token.get_secret_value())
             log.info("slack_connected", mode="socket")
+        await scheduler.start()
     except BaseException:
         await Assembly(service, build_http_app(service), closers).close()
         raise
