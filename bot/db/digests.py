@@ -4,9 +4,10 @@ watches. Read-only, on one connection (one snapshot on PostgreSQL).
 
 On a million runs every read takes an index (migration 0007): counts walk
 ``ix_runs_status_playbook_created`` in its own order, so grouping needs no sort, and the
-slowest runs come off ``ix_runs_duration``. SQLite plans without statistics: when the period
-holds a large share of the stored runs it is told (a ``+`` on ``created_at`` keeps it off
-that column's index) to take those two instead of sorting what the period holds.
+slowest runs come off ``ix_runs_duration``. SQLite plans without statistics: it is kept off
+the index of ``parent_run_id`` (nearly every run's is NULL), and when the period holds a
+large share of the stored runs, off ``created_at``'s too, so it takes those two instead of
+sorting what the period holds. PostgreSQL's planner has statistics of its own.
 """
 
 from __future__ import annotations
@@ -64,39 +65,30 @@ class DigestQueries:
         async with self.engine.connect() as connection:
             if self.engine.dialect.name == "postgresql":
                 await connection.execution_options(isolation_level="REPEATABLE READ")
-            wide = await self._wide(connection, start, end)
-            created = _created(wide)
-            in_period = and_(created >= start, created < end, RUNS.c.parent_run_id.is_(None))
+            sqlite = self.engine.dialect.name == "sqlite"
+            wide = sqlite and await self._wide(connection, start, end)
+            created = _unindexed(RUNS.c.created_at) if wide else RUNS.c.created_at
+            parent = _unindexed(RUNS.c.parent_run_id) if sqlite else RUNS.c.parent_run_id
+            top_level = parent.is_(None)
+            in_period = and_(created >= start, created < end, top_level)
             tallies = await connection.execute(
                 select(RUNS.c.playbook, RUNS.c.status, func.count())
                 .where(in_period)
                 .group_by(RUNS.c.status, RUNS.c.playbook)
             )
-            failures = await _runs(
-                connection,
-                select(RUNS)
-                .where(in_period, RUNS.c.status.in_(FAILED))
-                .order_by(RUNS.c.created_at.desc(), RUNS.c.id.desc())
-                .limit(items),
+            newest = (RUNS.c.created_at.desc(), RUNS.c.id.desc())
+            failures = await _listed(
+                connection, and_(in_period, RUNS.c.status.in_(FAILED)), newest, items
             )
             waiting = and_(
-                RUNS.c.status == RunStatus.PENDING.value,
-                RUNS.c.needs_approval.is_(True),
-                RUNS.c.parent_run_id.is_(None),
+                RUNS.c.status == RunStatus.PENDING.value, RUNS.c.needs_approval.is_(True), top_level
             )
-            pending = await _runs(
-                connection,
-                select(RUNS).where(waiting).order_by(RUNS.c.created_at, RUNS.c.id).limit(items),
-            )
+            pending = await _listed(connection, waiting, (RUNS.c.created_at, RUNS.c.id), items)
             pending_total = (
                 await connection.execute(select(func.count()).select_from(RUNS).where(waiting))
             ).scalar_one()
-            expired = await _runs(
-                connection,
-                select(RUNS)
-                .where(in_period, RUNS.c.status == RunStatus.EXPIRED.value)
-                .order_by(RUNS.c.created_at.desc(), RUNS.c.id.desc())
-                .limit(items),
+            expired = await _listed(
+                connection, and_(in_period, RUNS.c.status == RunStatus.EXPIRED.value), newest, items
             )
             duration = run_duration(RUNS.c.finished_at, RUNS.c.started_at)
             slowest = await _runs(
@@ -143,10 +135,8 @@ class DigestQueries:
             return await _runs(connection, query)
 
     async def _wide(self, connection: AsyncConnection, start: datetime, end: datetime) -> bool:
-        """On SQLite: whether ``[start, end)`` holds a large share of the stored runs
-        (judged from the oldest run's time, one index lookup)."""
-        if self.engine.dialect.name != "sqlite":
-            return False  # PostgreSQL's planner has statistics of its own
+        """Whether ``[start, end)`` holds a large share of the stored runs (judged from the
+        oldest run's time, one index lookup)."""
         oldest = as_utc(
             (await connection.execute(select(func.min(RUNS.c.created_at)))).scalar_one_or_none()
         )
@@ -157,10 +147,28 @@ class DigestQueries:
         return span <= 0 or covered / span >= _WIDE
 
 
-def _created(wide: bool) -> ColumnElement[Any]:
-    # SQLite's unary `+` keeps a term off the indexes: the planner then walks the digest's
-    # indexes in their order instead of sorting the period's slice of ix_runs_created_at.
-    return literal_column("+runs.created_at", RUNS.c.created_at.type) if wide else RUNS.c.created_at
+def _unindexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``column`` behind SQLite's unary ``+``, which keeps a term off the indexes: without
+    statistics SQLite takes ``parent_run_id IS NULL`` (true of nearly every run) for a
+    selective lookup, and a wide period's ``created_at`` range for one."""
+    return literal_column(f"+runs.{column.name}", column.type)
+
+
+async def _listed(
+    connection: AsyncConnection,
+    where: ColumnElement[bool],
+    order: tuple[ColumnElement[Any], ...],
+    items: int,
+) -> list[RunRecord]:
+    """The first ``items`` runs by ``order``: chosen on the index alone, then read whole (a
+    sort of whole rows would read every matching run's row, thousands for a few shown)."""
+    chosen = select(RUNS.c.id).where(where).order_by(*order).limit(items)
+    ids = [row.id for row in await connection.execute(chosen)]
+    if not ids:
+        return []
+    rows = await _runs(connection, select(RUNS).where(RUNS.c.id.in_(ids)))
+    position = {run_id: index for index, run_id in enumerate(ids)}
+    return sorted(rows, key=lambda run: position[run.id])
 
 
 async def _runs(connection: AsyncConnection, query: Any) -> list[RunRecord]:

@@ -67,7 +67,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_runs_status_playbook_created",
         "runs",
-        ["status", "playbook", "created_at", "parent_run_id"],
+        ["status", "playbook", "created_at", "parent_run_id", "needs_approval"],
         unique=False,
     )
     op.create_index("ix_runs_playbook_id", "runs", ["playbook", "id"], unique=False)
