@@ -29,7 +29,7 @@ from scheduler.thresholds import Reading, judge, unknown
 __all__ = ["METRIC_CONNECTIONS", "MetricReader", "SourceError", "field_value"]
 
 _SHOWN_BODY = 120
-METRIC_CONNECTIONS = 64
+METRIC_CONNECTIONS = 128
 """Connections per origin for metric sources (a digest may read a hundred at once)."""
 
 _Fetches = dict[tuple[str, tuple[tuple[str, str], ...]], "asyncio.Task[httpx.Response]"]
