@@ -279,7 +279,9 @@ class ChatOpsService:
                 await self._cancel(inv, inv.actor, run_id)
             case ScheduleCommand():
                 if self.scheduling is None:
-                    raise ChatOpsError("No schedules are configured in this process.")
+                    raise ChatOpsError(
+                        "No schedules are configured (see `schedules` in docs/scheduler.md)."
+                    )
                 await self._private(inv, await self.scheduling.answer(inv.actor, command))
 
     async def start_scheduled(self, inv: Invocation, command: StartRun) -> RunRecord | None:

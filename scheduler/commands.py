@@ -24,8 +24,6 @@ from scheduler.runner import ScheduleRunner
 
 __all__ = ["ScheduleCommands", "format_schedules"]
 
-NO_SCHEDULES = "No schedules are configured (see `schedules` in docs/scheduler.md)."
-
 
 class ScheduleCommands:
     """The Scheduling port over a :class:`ScheduleRunner`."""
@@ -65,8 +63,6 @@ class ScheduleCommands:
 
     async def _list(self) -> str:
         schedules = list(self.runner.schedules.values())
-        if not schedules:
-            return NO_SCHEDULES
         states = await self.runner.fires.states()
         last = await self.runner.fires.last_fires([s.id for s in schedules])
         return format_schedules(schedules, states, last, self.runner.clock.now())

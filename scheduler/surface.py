@@ -6,7 +6,8 @@ that names a playbook the catalog lacks) and attaches ``/schedule`` to the servi
 3, in-memory job store: job stores must never be shared across replicas, the database
 decides who fires) with one job per schedule on its own trigger, and catches up on fires
 missed while no process ran; ``close`` stops it. It posts through the other surfaces'
-chats, so it has none of its own. APScheduler is imported only when there are schedules.
+chats, so it has none of its own. Without schedules in the config it attaches nothing
+(``/schedule`` says so) and imports none of its machinery, nor APScheduler.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from starlette.routing import BaseRoute
@@ -22,9 +23,10 @@ from starlette.routing import BaseRoute
 from bot.chat import Chat
 from bot.service import ChatOpsService
 from playbooks.errors import ChatOpsError
-from scheduler.commands import ScheduleCommands
-from scheduler.model import Schedule, build_schedules
-from scheduler.runner import ScheduleRunner
+
+if TYPE_CHECKING:
+    from scheduler.model import Schedule
+    from scheduler.runner import ScheduleRunner
 
 __all__ = ["SchedulerSurface", "unknown_playbooks"]
 
@@ -56,9 +58,15 @@ class SchedulerSurface:
         return self.runner.schedules if self.runner is not None else {}
 
     async def open(self) -> None:
+        if not self.service.deps.config.schedules:
+            return
         problems = unknown_playbooks(self.service)
         if problems:
             raise ChatOpsError("\n".join(problems))
+        from scheduler.commands import ScheduleCommands
+        from scheduler.model import build_schedules
+        from scheduler.runner import ScheduleRunner
+
         self.runner = ScheduleRunner(
             self.service, build_schedules(self.service.deps.config.schedules)
         )
@@ -68,9 +76,7 @@ class SchedulerSurface:
         return []
 
     async def start(self) -> None:
-        if self.runner is None:
-            raise RuntimeError("open() the scheduler before starting it")
-        if not self.runner.schedules:
+        if self.runner is None or not self.runner.schedules:
             return
         from apscheduler.jobstores.memory import MemoryJobStore
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
