@@ -98,14 +98,25 @@ def may_decide(actor: Actor, run: RunRecord, policy: ApprovalPolicy, config: Con
 def may_cancel(
     actor: Actor, run: RunRecord, playbook: Playbook | None, config: Config
 ) -> str | None:
-    """The requester may cancel, and so may anyone who could approve the playbook."""
+    """The requester may cancel, and so may anyone who could approve the playbook. A run a
+    schedule requested has no person behind it: whoever may start the playbook may cancel."""
     if actor.key == run.requested_by:
         return None
+    held = roles_of(actor, config)
     approvers = {role for policy in _policies(playbook) for role in policy.approvers}
-    if approvers and roles_of(actor, config) & approvers:
+    if approvers and held & approvers:
         return None
+    if _scheduled(run) and playbook is not None:
+        if not playbook.allowed or held & set(playbook.allowed):
+            return None
+        approvers |= set(playbook.allowed)
     who = f" or {_roles(sorted(approvers))}" if approvers else ""
     return f"Only {run.requester_display}, who requested run #{run.id}{who}, can cancel it."
+
+
+def _scheduled(run: RunRecord) -> bool:
+    """Whether a schedule requested ``run`` (its requester is ``Actor.for_schedule``'s)."""
+    return run.requested_by.partition(":")[2].startswith("schedule:")
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,27 @@ async def test_a_maintenance_playbook_that_needs_approval_waits_and_expires_like
     assert stub_server.calls("POST", "/rotate") == []
 
 
+async def test_a_scheduled_run_is_cancelled_by_whoever_may_start_its_playbook(
+    scheduled: ScheduledFactory, clock: FastClock, stub_server: StubServer
+) -> None:
+    stub_server.route("POST", "/cleanup", json={}, delay=5)  # still cleaning when cancelled
+    bot = await scheduled(
+        config=MAINTENANCE_CONFIG,
+        playbooks={"weekly-maintenance": WEEKLY, "monthly-maintenance": MONTHLY},
+    )
+    clock.current = MONDAY + timedelta(seconds=3)
+    await bot.tick("weekly-maintenance")
+    await bot.bot.wait_until(lambda: bool(stub_server.calls("POST", "/cleanup")))
+    [refused] = await bot.bot.send("/playbook cancel 1", user="carol")
+    assert refused.text == (
+        "Only schedule `weekly-maintenance`, who requested run #1 or `sre`, can cancel it."
+    )
+    said = await bot.bot.send("/playbook cancel 1", user="alice")
+    assert said[-1].text == "Run #1 cancelled."
+    run = await bot.bot.finished(1)
+    assert run.status is RunStatus.CANCELLED
+
+
 async def test_firing_a_maintenance_schedule_by_hand_takes_the_right_to_start_it(
     scheduled: ScheduledFactory, clock: FastClock
 ) -> None:
