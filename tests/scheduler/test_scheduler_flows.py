@@ -100,10 +100,13 @@ async def test_two_replicas_on_one_database_fire_each_job_exactly_once(
     fires = 40
     for step in range(fires):
         clock.current = TEN + timedelta(minutes=5 * step, seconds=step % 7)
+        if step % 4 == 3:  # one after the other: the second replica wins, the first finds it
+            assert await second.tick("summary") is not None
+            assert await first.tick("summary") is None
+            continue
         await asyncio.gather(first.tick("summary"), second.tick("summary"), first.tick("summary"))
     posted = first.reports("fintech-reports") + second.reports("fintech-reports")
     assert len(posted) == fires
-    assert first.reports() and second.reports()  # both replicas took their share
     async with first.bot.deps.store.engine.connect() as connection:
         rows = (
             await connection.execute(
