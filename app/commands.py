@@ -156,6 +156,8 @@ async def _shell(user: str, channel: str) -> None:
             await surface.start()
         settle()
         await run_console(ShellSession(service, chat, user=user, channel=channel))
+    except ChatOpsError as exc:
+        _fail(exc.reason)
     finally:
         await service.shutdown()
         for surface in reversed(surfaces):
@@ -203,7 +205,7 @@ async def _open(settings: Settings) -> Dependencies:
 @app.command()
 def check() -> None:
     """Validate the config and every playbook; exit 1 with file:line: field on any problem."""
-    from bot.config import ConfigError, load_config
+    from bot.config import Config, ConfigError, load_config, unknown_playbooks
     from playbooks.actions.registry import ActionRegistry
     from playbooks.catalog import Catalog
     from playbooks.lint import ConfigNames
@@ -212,6 +214,7 @@ def check() -> None:
     path = settings.resolved_config_path()
     errors: list[str] = []
     names: ConfigNames | None = None
+    config: Config | None = None
     dirs = settings.extra_playbook_dirs()
     try:
         config = load_config(path)
@@ -230,6 +233,8 @@ def check() -> None:
     errors += plugin_problems
     found = Catalog.scan(dirs, registry, names=names)
     errors += [problem.reason for problem in found.problems]
+    if config is not None:  # what its schedules and alert rules name must be in the catalog
+        errors += unknown_playbooks(config, set(found.playbooks))
     for error in errors:
         _say("error", error)
     for warning in found.warnings:

@@ -46,6 +46,7 @@ SURFACES: tuple[Plug, ...] = (
         lambda s, _c: s.telegram_bot_token is not None,
         "handlers.telegram.app:TelegramSurface",
     ),
+    Plug("scheduler", lambda _s, c: bool(c.schedules), "scheduler.surface:SchedulerSurface", True),
 )
 
 

@@ -201,7 +201,7 @@ async def run(
             env["PYTHONPATH"] = str(tree)
             # An older checkout may have its entry point where it was before the app/ root.
             entry = (
-                "try:\n from app.cli import main\nexcept ImportError:\n from bot.cli import main\n"
+                "try:\n from app.cli import main\nexcept ImportError:\n from app.cli import main\n"
                 "main()"
             )
             command = [sys.executable, "-c", entry, "run"]

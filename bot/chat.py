@@ -21,6 +21,9 @@ __all__ = [
     "Invocation",
     "MessageRef",
     "Place",
+    "Report",
+    "ReportLine",
+    "ReportSection",
 ]
 
 
@@ -32,6 +35,12 @@ class Actor:
     id: str
     name: str = ""
     groups: tuple[str, ...] = ()
+    schedule: str | None = None  # the schedule this actor stands for; None: a person
+
+    @classmethod
+    def for_schedule(cls, surface: str, schedule_id: str) -> Actor:
+        """The requester of what a schedule starts: shown as ``schedule `ID```."""
+        return cls(surface, f"schedule:{schedule_id}", f"schedule `{schedule_id}`", (), schedule_id)
 
     @property
     def key(self) -> str:
@@ -78,6 +87,9 @@ class ButtonAction(StrEnum):
     DENY = "deny"
     RESUME = "resume"
     ABORT = "abort"
+    # Opens the run card of a playbook an alert suggests, requested by whoever presses it.
+    # Its button's ``run_id`` is the suggestion's reference (an alert rule's), not a run.
+    START = "start"
 
     @property
     def label(self) -> str:
@@ -120,6 +132,39 @@ class Card:
     def text(self) -> str:
         """A plain-text fallback (notifications, screen readers)."""
         return f"{self.title} — {self.status}"
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    """One line of a report; ``link`` is a posted message (a run card) it points at."""
+
+    text: str
+    link: MessageRef | None = None
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A titled part of a report: short fields shown side by side where the surface can,
+    then lines."""
+
+    title: str
+    fields: list[CardField] = field(default_factory=list)
+    lines: list[ReportLine] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A message read at a glance (a digest, an alert): posted once, never edited."""
+
+    title: str
+    summary: str = ""
+    sections: list[ReportSection] = field(default_factory=list)
+    buttons: list[Button] = field(default_factory=list)
+    footer: str = ""
+
+    def text(self) -> str:
+        """A plain-text fallback (notifications, screen readers)."""
+        return f"{self.title} — {self.summary}" if self.summary else self.title
 
 
 @dataclass(frozen=True)
@@ -170,7 +215,12 @@ class Chat(Protocol):
         ...
 
     async def post_message(self, place: Place, text: str) -> MessageRef:
-        """Post plain text to a channel (notify steps, digests)."""
+        """Post plain text to a channel (notify steps)."""
+        ...
+
+    async def post_report(self, place: Place, report: Report) -> MessageRef:
+        """Post a report to a channel (a digest, an alert), laid out for this surface; a
+        line's ``link`` is shown as a link to that message's thread where the surface can."""
         ...
 
     async def reply_private(self, to: Invocation | ButtonPress, text: str) -> None:

@@ -1,4 +1,5 @@
-"""The YAML config file: roles, channels, playbook folders, connections and engine limits.
+"""The YAML config file: roles, channels, playbook folders, connections, engine limits, and
+the metrics, alert rules and schedules of the scheduler (their shape: bot.config_schedules).
 
 Secrets never live here: a key that looks like one is refused, and connections name the
 environment variable that holds their URL.
@@ -7,12 +8,19 @@ environment variable that holds their URL.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.config_schedules import (
+    AlertRule,
+    MetricConfig,
+    ScheduleConfig,
+    playbook_references,
+    reference_problems,
+)
 from playbooks.durations import Duration
 from playbooks.errors import ChatOpsError, PlaybookFileError
 from playbooks.secrets import is_secret_name
@@ -26,6 +34,7 @@ __all__ = [
     "RoleMembers",
     "TelegramConfig",
     "load_config",
+    "unknown_playbooks",
 ]
 
 
@@ -93,6 +102,9 @@ class Config(_Strict):
     connections: dict[str, Connection] = Field(default_factory=dict)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    metrics: dict[str, MetricConfig] = Field(default_factory=dict)
+    alerts: dict[str, AlertRule] = Field(default_factory=dict)
+    schedules: dict[str, ScheduleConfig] = Field(default_factory=dict)
     source: str = Field(default="built-in defaults", exclude=True)
 
     def connection_url(self, name: str, environ: Mapping[str, str] | None = None) -> str:
@@ -142,6 +154,10 @@ def load_config(path: Path | None) -> Config:
         # A secret key is also an unknown one: say it once, as the secret it is.
         said = {dotted_field(loc) for loc in secrets}
         problems += [p for p in validation_problems(located, exc) if p.field not in said]
+    problems += [
+        PlaybookFileError(str(path), located.line_of(loc), dotted_field(loc), problem)
+        for loc, problem in reference_problems(data)
+    ]
     if problems or config is None:
         problems.sort(key=lambda p: p.line or 0)
         raise ConfigError("\n".join(p.reason for p in problems))
@@ -149,6 +165,31 @@ def load_config(path: Path | None) -> Config:
     return config.model_copy(
         update={"playbook_dirs": [p if p.is_absolute() else base / p for p in config.playbook_dirs]}
     )
+
+
+def unknown_playbooks(config: Config, known: Collection[str]) -> list[str]:
+    """``file:line: field: problem`` for each playbook the alert rules and schedules name
+    that is not in ``known`` (the catalog), in file order."""
+    found = playbook_references(config.alerts, config.schedules)
+    missing = [(loc, name) for loc, name in found if name not in known]
+    if not missing:
+        return []
+    path = Path(config.source)
+    try:
+        located = load_yaml(path)
+    except PlaybookFileError:
+        located = None  # changed since it was loaded: name the fields without lines
+    problems = [
+        PlaybookFileError(
+            str(path),
+            located.line_of(loc) if located is not None else None,
+            dotted_field(loc),
+            f"no playbook `{name}` in the catalog",
+        )
+        for loc, name in missing
+    ]
+    problems.sort(key=lambda p: p.line or 0)
+    return [p.reason for p in problems]
 
 
 def _find_secret_keys(value: Any, loc: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:

@@ -28,6 +28,7 @@ __all__ = [
     "may_run",
     "may_start",
     "reminder_due",
+    "role_identities",
     "roles_of",
     "tally",
 ]
@@ -48,7 +49,13 @@ def roles_of(actor: Actor, config: Config) -> frozenset[str]:
 
 
 def may_start(actor: Actor, playbook: Playbook, place: Place, config: Config) -> str | None:
-    """None if ``actor`` may start ``playbook`` in ``place``; else the reason to tell them."""
+    """None if ``actor`` may start ``playbook`` in ``place``; else the reason to tell them.
+
+    A schedule may start what it names, where it says: the config that schedules it decides
+    (who may fire it by hand is the schedule's own ``allowed``).
+    """
+    if actor.schedule is not None:
+        return None
     if playbook.allowed and not roles_of(actor, config) & set(playbook.allowed):
         return (
             f"You can't start `{playbook.name}`: it is limited to "
@@ -94,14 +101,25 @@ def may_decide(actor: Actor, run: RunRecord, policy: ApprovalPolicy, config: Con
 def may_cancel(
     actor: Actor, run: RunRecord, playbook: Playbook | None, config: Config
 ) -> str | None:
-    """The requester may cancel, and so may anyone who could approve the playbook."""
+    """The requester may cancel, and so may anyone who could approve the playbook. A run a
+    schedule requested has no person behind it: whoever may start the playbook may cancel."""
     if actor.key == run.requested_by:
         return None
+    held = roles_of(actor, config)
     approvers = {role for policy in _policies(playbook) for role in policy.approvers}
-    if approvers and roles_of(actor, config) & approvers:
+    if approvers and held & approvers:
         return None
+    if _scheduled(run) and playbook is not None:
+        if not playbook.allowed or held & set(playbook.allowed):
+            return None
+        approvers |= set(playbook.allowed)
     who = f" or {_roles(sorted(approvers))}" if approvers else ""
     return f"Only {run.requester_display}, who requested run #{run.id}{who}, can cancel it."
+
+
+def _scheduled(run: RunRecord) -> bool:
+    """Whether a schedule requested ``run`` (its requester is ``Actor.for_schedule``'s)."""
+    return run.requested_by.partition(":")[2].startswith("schedule:")
 
 
 @dataclass(frozen=True)
@@ -168,8 +186,13 @@ def reminder_due(
 
 def approver_identities(policy: ApprovalPolicy, surface: str, config: Config) -> list[str]:
     """The ids to mention on ``surface`` so the approvers are notified."""
+    return role_identities(policy.approvers, surface, config)
+
+
+def role_identities(roles: Sequence[str], surface: str, config: Config) -> list[str]:
+    """The ids to mention on ``surface`` so whoever holds one of ``roles`` is notified."""
     found: list[str] = []
-    for role in policy.approvers:
+    for role in roles:
         members = config.roles.get(role)
         for member in getattr(members, surface, []) if members else []:
             if str(member) not in found:

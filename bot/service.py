@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.approvals import Approvals, expiry_for
 from bot.cancellation import stop_if_cancelled
 from bot.cards import render_run_card
-from bot.chat import Actor, ButtonAction, ButtonPress, Chat, Invocation
+from bot.chat import Actor, Button, ButtonAction, ButtonPress, Chat, Invocation
 from bot.commands import (
     CancelRun,
     Command,
@@ -49,6 +49,7 @@ from bot.replies import (
     usage,
 )
 from bot.runtime import Dependencies
+from bot.scheduling import Scheduling
 from playbooks.errors import ChatOpsError, ParamError
 from playbooks.plan import Plan
 
@@ -94,10 +95,15 @@ class ChatOpsService:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._stopping: set[int] = set()  # runs stopped here because heartbeats were lost
         self._background: list[asyncio.Task[None]] = []
+        self.scheduling: Scheduling | None = None
         deps.metrics.active_runs.set_function(lambda: len(self._tasks))
 
     def attach(self, chat: Chat) -> None:
         self.chats[chat.surface] = chat
+
+    def attach_scheduling(self, scheduling: Scheduling) -> None:
+        """What answers ``/schedule`` and opens the playbooks alerts suggest."""
+        self.scheduling = scheduling
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -318,11 +324,21 @@ class ChatOpsService:
             case CancelRun(run_id=run_id):
                 await self._cancel(inv, inv.actor, run_id)
             case ScheduleCommand():
-                await self._private(
-                    inv, "No schedules are available: this build has no scheduler configured yet."
-                )
+                if self.scheduling is None:
+                    raise ChatOpsError(
+                        "No schedules are configured (see `schedules` in docs/scheduler.md)."
+                    )
+                await self._private(inv, await self.scheduling.answer(inv.actor, command))
 
-    async def _start(self, inv: Invocation, command: StartRun) -> None:
+    async def start_scheduled(self, inv: Invocation, command: StartRun) -> RunRecord | None:
+        """Start a run a schedule requests (``inv.actor`` stands for it) as a typed command
+        starts one: the same card, approvals and expiry. Refusals raise to the scheduler,
+        which records them, instead of being answered privately; None when the card could
+        not be posted. A run that needs no approval starts at once: its requester, the
+        schedule, presses Run."""
+        return await self._start(inv, command)
+
+    async def _start(self, inv: Invocation, command: StartRun) -> RunRecord | None:
         playbook = self.catalog.get(command.playbook)
         refusal = may_start(inv.actor, playbook, inv.place, self.deps.config)
         if refusal is not None:
@@ -342,7 +358,7 @@ class ChatOpsService:
                 detail={"playbook": playbook.name, "params": dict(plan.params)},
             )
             await self._private(inv, format_plan(plan))
-            return
+            return None
         run = await self.store.create_run(
             playbook=playbook.name,
             params=plan.params,
@@ -376,14 +392,25 @@ class ChatOpsService:
             await self._private(
                 inv, f"I couldn't post the run card here ({exc}); run #{run.id} was not started."
             )
-            return
+            return None
         await self.store.set_card(run.id, card)
         if run.expires_at is not None:
             self.approvals.deadline_set()
         if plan.needs_approval and playbook.approval is not None:
             await self.approvals.ask(run, card, playbook.approval)
+        elif inv.actor.schedule is not None:
+            await self._press_run(
+                ButtonPress(inv.actor, inv.place, Button(ButtonAction.RUN, run.id)), run
+            )
+        return run
 
     async def _on_button(self, press: ButtonPress) -> None:
+        if press.button.action is ButtonAction.START:
+            if self.scheduling is None:
+                raise ChatOpsError("No alert suggestions are configured in this process.")
+            suggested = await self.scheduling.suggested_run(press.button.run_id)
+            await self._start(Invocation(press.actor, press.place, ""), suggested)
+            return
         run = await require_run(self.store, press.button.run_id)
         if run.parent_run_id is not None:
             raise ChatOpsError(f"Run #{run.id} is part of run #{run.parent_run_id}; use that one.")

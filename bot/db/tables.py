@@ -6,10 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 
 __all__ = [
+    "AlertStateRow",
     "ApprovalMessageRow",
     "ApprovalRow",
     "AuditEventRow",
@@ -17,8 +20,11 @@ __all__ = [
     "OpenedFormRow",
     "ProcessedEventRow",
     "RunRow",
+    "ScheduleFireRow",
+    "ScheduleStateRow",
     "StepResultRow",
     "metadata",
+    "run_duration",
     "utcnow",
 ]
 
@@ -184,8 +190,105 @@ class CallbackTokenRow(SQLModel, table=True):
     token: str = Field(primary_key=True, max_length=64)
     surface: str = Field(max_length=32)
     chat: str = Field(max_length=200)  # where the button was shown; a click elsewhere is refused
-    run_id: int = Field(foreign_key="runs.id", index=True)
+    # The run the button acts on; for Start (an alert's suggested playbook), the suggestion's
+    # reference instead, which is why this is not a foreign key of runs.
+    run_id: int = Field(index=True)
     action: str = Field(max_length=16)  # a ButtonAction value
     step: str = Field(default="", max_length=64)  # "" for the run's own button
     asked: str | None = Field(default=None, max_length=200)  # Actor.key of who was asked
     created_at: datetime | None = _ts(nullable=False, index=True)
+
+
+# -- the scheduler (migration 0007) -------------------------------------------------------
+
+
+class ScheduleStateRow(SQLModel, table=True):
+    """Whether a schedule is paused, and by whom: every replica reads it before it fires."""
+
+    model_config = _deferred()
+    __tablename__ = "schedule_states"
+
+    schedule_id: str = Field(primary_key=True, max_length=64)
+    paused: bool = False
+    changed_by: str = Field(default="", max_length=200)  # Actor.key
+    changed_at: datetime | None = _ts()
+
+
+class ScheduleFireRow(SQLModel, table=True):
+    """One fire of a schedule. The unique key is what makes a fire happen once across
+    replicas: only the process whose insert wins runs the job."""
+
+    model_config = _deferred()
+    __tablename__ = "schedule_fires"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "fire_time", "manual", name="uq_schedule_fires_once"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule_id: str = Field(max_length=64)
+    fire_time: datetime | None = _ts(nullable=False)
+    manual: bool = False  # /schedule run: fire_time is when it was asked for
+    requested_by: str = Field(default="", max_length=200)  # Actor.key of a manual fire
+    owner: str = Field(default="", max_length=200)  # the process that ran it
+    started_at: datetime | None = _ts(nullable=False)
+    finished_at: datetime | None = _ts()
+    outcome: str = Field(default="running", max_length=16)  # running | ok | failed
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False))
+    duration_ms: int | None = None
+    # What the next fire reads back: a digest's metric values, for "change since".
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class AlertStateRow(SQLModel, table=True):
+    """Where an alert rule stands, so restarts and replicas agree when to post. Its ``id``
+    is the short reference a suggested playbook's button carries."""
+
+    model_config = _deferred()
+    __tablename__ = "alert_states"
+    __table_args__ = (UniqueConstraint("rule_id", name="uq_alert_states_rule"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule_id: str = Field(max_length=64)
+    level: str = Field(default="unknown", max_length=16)
+    bad: bool = False
+    bad_since: datetime | None = _ts()
+    last_posted_at: datetime | None = _ts()
+    watermark: datetime | None = _ts()  # a rule over runs: the last run end it has seen
+    version: int = 0
+    updated_at: datetime | None = _ts(nullable=False)
+
+
+class run_duration(FunctionElement[Any]):
+    """How long a run ran (``finished_at - started_at``), as each database can index it:
+    SQLite stores times as text, so in days through ``julianday``; PostgreSQL as an
+    interval. Only compared and sorted (the slowest runs of a digest), never shown."""
+
+    inherit_cache = True
+    name = "run_duration"
+
+
+@compiles(run_duration, "sqlite")
+def _run_duration_sqlite(element: run_duration, compiler: Any, **kw: Any) -> str:
+    finished, started = (compiler.process(c, **kw) for c in element.clauses)
+    return f"julianday({finished}) - julianday({started})"
+
+
+@compiles(run_duration)
+def _run_duration(element: run_duration, compiler: Any, **kw: Any) -> str:
+    finished, started = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({finished} - {started})"  # an index on an expression wants it in parentheses
+
+
+_runs = RunRow.__table__  # type: ignore[attr-defined]
+# What the digest counts by (one ordered pass, no sort) and lists by, and its slowest runs.
+Index(
+    "ix_runs_status_playbook_created",
+    _runs.c.status,
+    _runs.c.playbook,
+    _runs.c.created_at,
+    _runs.c.parent_run_id,
+    _runs.c.needs_approval,
+)
+Index("ix_runs_duration", run_duration(_runs.c.finished_at, _runs.c.started_at))
+# `/playbook history NAME`, newest first, without sorting every run of the playbook.
+Index("ix_runs_playbook_id", _runs.c.playbook, _runs.c.id)

@@ -7,8 +7,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.chat import Button, ButtonPress, Card, Invocation, MessageRef, Place
-from handlers.shell.render import render_buttons, render_card, render_card_update
+from bot.chat import Button, ButtonPress, Card, Invocation, MessageRef, Place, Report
+from handlers.shell.render import render_buttons, render_card, render_card_update, render_report
 
 __all__ = ["SURFACE", "ShellChat", "ShellMessage"]
 
@@ -20,10 +20,11 @@ class ShellMessage:
     """One thing the bot said in the console."""
 
     id: str
-    kind: str  # card | thread | message | private | reply
+    kind: str  # card | thread | message | report | private | reply
     channel: str
     text: str
     card: Card | None = None
+    report: Report | None = None
     thread_of: str | None = None
     buttons: list[Button] = field(default_factory=list)
     to_user: str | None = None
@@ -116,6 +117,18 @@ class ShellChat:
     async def post_message(self, place: Place, text: str) -> MessageRef:
         message = ShellMessage(self._next_id(), "message", place.channel, text)
         return self._add(message, [f"[#{place.name or place.channel}] {text}"])
+
+    async def post_report(self, place: Place, report: Report) -> MessageRef:
+        lines = render_report(report)
+        message = ShellMessage(
+            self._next_id(),
+            "report",
+            place.channel,
+            "\n".join(lines),
+            report=report,
+            buttons=list(report.buttons),
+        )
+        return self._add(message, [f"[#{place.name or place.channel}]", *lines])
 
     async def reply_private(self, to: Invocation | ButtonPress, text: str) -> None:
         message = ShellMessage(

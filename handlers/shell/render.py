@@ -1,10 +1,12 @@
-"""Cards and buttons as console text. Pure."""
+"""Cards, reports and buttons as console text. Pure."""
 
 from __future__ import annotations
 
-from bot.chat import Button, Card
+from bot.chat import Button, Card, MessageRef, Report
 
-__all__ = ["render_buttons", "render_card", "render_card_update"]
+__all__ = ["render_buttons", "render_card", "render_card_update", "render_report"]
+
+_SURFACE = "shell"
 
 
 def render_buttons(buttons: list[Button]) -> str:
@@ -30,3 +32,32 @@ def render_card(card: Card) -> list[str]:
 def render_card_update(card: Card) -> str:
     """One line: a card that was edited in place."""
     return f"↻ {card.title}: {card.status_emoji} {card.status}"
+
+
+def render_report(report: Report) -> list[str]:
+    """A report as boxed lines: title, summary, each section's fields then lines, buttons."""
+    lines = [f"┏ {report.title}"]
+    if report.summary:
+        lines.append(f"┃ {report.summary}")
+    for section in report.sections:
+        indent = "┃   " if section.title else "┃ "
+        if section.title:
+            lines.append(f"┃ ▸ {section.title}")
+        for field in section.fields:
+            first, *rest = field.value.split("\n")
+            lines.append(f"{indent}{field.label}: {first}")
+            lines += [f"{indent}    {line}" for line in rest]
+        for line in section.lines:
+            lines.append(f"{indent}{line.text}{_thread(line.link)}")
+    buttons = render_buttons(report.buttons)
+    if buttons:
+        lines.append(f"┃ {buttons}")
+    lines.append(f"┗ {report.footer}" if report.footer else "┗")
+    return lines
+
+
+def _thread(ref: MessageRef | None) -> str:
+    """Where a line's run card is, when it is in the console (other surfaces link there)."""
+    if ref is None or ref.surface != _SURFACE:
+        return ""
+    return f"  ↪ thread of message {ref.message_id} in #{ref.channel}"

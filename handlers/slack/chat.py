@@ -6,12 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.chat import Button, ButtonPress, Card, Invocation, MessageRef, Place
+from bot.chat import Button, ButtonPress, Card, Invocation, MessageRef, Place, Report
 from handlers.slack.blocks import card_blocks, card_text, fallback_text, message_blocks
 from handlers.slack.identity import SURFACE
+from handlers.slack.reports import permalink, report_blocks, report_text
 from handlers.slack.sdklog import sdk_logger
 from handlers.slack.text import mention
 
@@ -26,6 +28,7 @@ class SlackChat:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
         self._logger = sdk_logger()
+        self._workspace_url: str | None = None  # for permalinks, once auth.test answered
 
     async def post_card(self, place: Place, card: Card) -> MessageRef:
         response = await self.client.chat_postMessage(
@@ -74,6 +77,34 @@ class SlackChat:
             unfurl_links=False,
         )
         return MessageRef(SURFACE, str(response["channel"]), str(response["ts"]))
+
+    async def post_report(self, place: Place, report: Report) -> MessageRef:
+        base = None
+        if any(line.link for section in report.sections for line in section.lines):
+            base = await self._workspace()
+        response = await self.client.chat_postMessage(
+            channel=place.channel,
+            thread_ts=place.thread,
+            text=report_text(report),
+            blocks=report_blocks(report, lambda ref: permalink(base, ref)),
+            unfurl_links=False,
+        )
+        return MessageRef(SURFACE, str(response["channel"]), str(response["ts"]), place.thread)
+
+    async def _workspace(self) -> str | None:
+        """The workspace's URL (``https://team.slack.com/``), asked once; None while Slack
+        does not say (the report is posted without links)."""
+        if self._workspace_url is None:
+            try:
+                answer = await self.client.auth_test()
+            except (SlackApiError, SlackClientError, OSError, TimeoutError) as exc:
+                log.warning("slack_workspace_url_unknown", error=repr(exc))
+                return None
+            url = answer.get("url")
+            self._workspace_url = (
+                url if isinstance(url, str) and url.startswith("https://") else None
+            )
+        return self._workspace_url
 
     async def reply_private(self, to: Invocation | ButtonPress, text: str) -> None:
         """Ephemeral: through the response_url when Slack gave one (works in any channel,

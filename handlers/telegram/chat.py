@@ -30,10 +30,17 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.chat import Actor, Button, ButtonPress, Card, Invocation, MessageRef, Place
+from bot.chat import Actor, Button, ButtonPress, Card, Invocation, MessageRef, Place, Report
 from handlers.telegram.edits import CardEdits
 from handlers.telegram.keys import ButtonKeys
-from handlers.telegram.render import Keyboard, Rendered, card_html, keyboard, unique_buttons
+from handlers.telegram.render import (
+    Keyboard,
+    Rendered,
+    card_html,
+    keyboard,
+    report_html,
+    unique_buttons,
+)
 from handlers.telegram.text import MAX_ALERT, cut, fit, mention, plain, split
 from handlers.telegram.updates import SURFACE, ReplyTo
 
@@ -130,6 +137,21 @@ class TelegramChat:
     ) -> None:
         markup = await self._keyboard(ref.channel, buttons)
         await self._edit(ref.channel, ref.message_id, Rendered(fit(text), markup), paced=False)
+
+    async def post_report(self, place: Place, report: Report) -> MessageRef:
+        """A digest or an alert, with its buttons (an alert's Start) as an inline keyboard."""
+        buttons = unique_buttons(report.buttons)
+        keys = keyboard(buttons, self.keys.keys(place.channel, buttons))
+        await self.keys.record(place.channel, buttons)
+        sent = await self.bot.send_message(
+            chat_id=int(place.channel),
+            message_thread_id=_int(place.thread),
+            text=report_html(report),
+            parse_mode=ParseMode.HTML,
+            reply_markup=_markup(keys),
+            link_preview_options=_NO_PREVIEW,
+        )
+        return MessageRef(SURFACE, str(sent.chat.id), str(sent.message_id), place.thread)
 
     async def post_message(self, place: Place, text: str) -> MessageRef:
         sent = await self.bot.send_message(

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.cards import command_params
-from bot.chat import Button, Card
+from bot.chat import Button, Card, MessageRef, Report
 from handlers.telegram.text import ELLIPSIS, MAX_TEXT, cut, fit, visible_size
 from playbooks.model import Playbook
 
@@ -23,7 +23,9 @@ __all__ = [
     "Rendered",
     "card_html",
     "keyboard",
+    "message_link",
     "missing_params",
+    "report_html",
     "unique_buttons",
 ]
 
@@ -98,6 +100,43 @@ def card_html(card: Card) -> str:
         return f"{ELLIPSIS} {left} more {lines} (see `/playbook status {run}`)"
 
     return f"{top}\n\n{_PLAN_TITLE}\n{fit(chr(10).join(card.plan), room, note=note)}"
+
+
+def message_link(ref: MessageRef | None) -> str | None:
+    """A t.me link to a message the bot posted in a supergroup (in its forum topic, if any);
+    None where Telegram has no link for it (a private chat, a basic group, another surface)."""
+    if ref is None or ref.surface != "telegram" or not ref.channel.startswith("-100"):
+        return None
+    internal = ref.channel.removeprefix("-100")
+    topic = f"{ref.thread}/" if ref.thread else ""
+    return f"https://t.me/c/{internal}/{topic}{ref.message_id}"
+
+
+def report_html(report: Report) -> str:
+    """A digest or an alert as one HTML message within Telegram's limit: the title, the
+    summary, each section's fields then its lines (a run's line ends with a link to its
+    card where Telegram has one), the footer; what does not fit ends with a note."""
+    lines = [f"*{_one_line(report.title)}*"]
+    if report.summary.strip():
+        lines.append(f"_{_one_line(report.summary)}_")
+    for section in report.sections:
+        lines.append("")
+        if section.title:
+            lines.append(f"*{_one_line(section.title)}*")
+        for item in section.fields:
+            first, *rest = item.value.split("\n")
+            lines.append(f"*{_one_line(item.label)}:* {_one_line(first)}")
+            lines += [f"    {_one_line(line)}" for line in rest if line.strip()]
+        for line in section.lines:
+            link = message_link(line.link)
+            lines.append(f"• {_one_line(line.text)}" + (f" — {link}" if link else ""))
+    if report.footer.strip():
+        lines += ["", f"_{_one_line(report.footer)}_"]
+
+    def note(left: int) -> str:
+        return f"{ELLIPSIS} {left} more {'line' if left == 1 else 'lines'} not shown"
+
+    return fit("\n".join(lines), MAX_TEXT, note=note)
 
 
 def missing_params(playbook: Playbook, given: Mapping[str, str], missing: Sequence[str]) -> str:

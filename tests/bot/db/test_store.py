@@ -139,6 +139,7 @@ async def test_postgres_tables_and_alembic_version_land_in_the_test_schema(
         )
         assert [name for (name,) in tables] == [
             "alembic_version",
+            "alert_states",
             "approval_messages",
             "approvals",
             "audit_events",
@@ -146,6 +147,8 @@ async def test_postgres_tables_and_alembic_version_land_in_the_test_schema(
             "opened_forms",
             "processed_events",
             "runs",
+            "schedule_fires",
+            "schedule_states",
             "step_results",
         ]
     finally:

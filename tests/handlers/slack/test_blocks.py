@@ -400,7 +400,8 @@ def test_malformed_clicks_are_refused_clearly(action: str, value: str, message: 
 
 def test_labels_are_exactly_the_grammar_words() -> None:
     labels = [button_element(Button(a, 1))["text"]["text"] for a in ButtonAction]
-    assert labels == ["Run", "Cancel", "Approve", "Deny", "Resume", "Abort"]
+    # Start: the button of a playbook an alert suggests (docs/scheduler.md).
+    assert labels == ["Run", "Cancel", "Approve", "Deny", "Resume", "Abort", "Start"]
 
 
 def test_confirm_dialog_only_when_the_button_asks() -> None:
