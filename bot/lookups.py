@@ -37,6 +37,8 @@ _STANDING = {
 
 def standing(run: RunRecord) -> str:
     """Where ``run`` stands, in words: ``it has already succeeded``."""
+    if run.dry_run:
+        return "it was a dry run: nothing was started"
     if run.status is RunStatus.EXPIRED and not run.needs_approval:
         return "it expired before anyone pressed Run"
     return _STANDING[run.status]

@@ -11,6 +11,8 @@ from playbooks.model import ParamSpec, ParamType, Playbook
 from playbooks.plan import Plan, format_estimate, format_rate
 
 __all__ = [
+    "DRY_RUN_MARK",
+    "actions_taken",
     "describe_condition",
     "format_catalog",
     "format_help",
@@ -178,6 +180,8 @@ def format_status(
     audit: Sequence[AuditRecord],
     children: Sequence[RunRecord],
 ) -> str:
+    if run.dry_run:
+        return _dry_run_status(run, audit)
     lines = [
         f"{STATUS_EMOJI[run.status]} *Run #{run.id}* `{run.playbook}` — {run.status.value}",
         f"Requested by {run.requester_display} on {run.surface}"
@@ -223,11 +227,57 @@ def format_status(
         ]
     if audit:
         lines.append("Audit trail:")
-        lines += [f"• {e.at:%H:%M:%S} {e.kind} by {e.actor} ({e.surface})" for e in audit[-20:]]
+        lines += [_audit_line(e) for e in audit[-20:]]
+    lines.append(actions_taken(run))
+    return "\n".join(lines)
+
+
+def actions_taken(run: RunRecord) -> str:
+    """One line to paste into incident notes: what ran, with which params, how it ended."""
+    params = ", ".join(f"{k}: {_plain(v)}" for k, v in run.params.items() if v is not None)
+    what = f"{run.playbook} ({params})" if params else run.playbook
+    if run.dry_run:
+        return f"Dry run: {what}. Nothing was executed."
+    took = ""
+    if run.started_at and run.finished_at:
+        took = f" Duration: {format_duration((run.finished_at - run.started_at).total_seconds())}."
+    result = run.status.value.replace("_", " ")
+    return f"Executed: {what}. Result: {result}.{took}"
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _audit_line(event: AuditRecord) -> str:
+    """An audit event as a line: when, what (and which step), by whom, through what."""
+    step = event.detail.get("step") if isinstance(event.detail, dict) else None
+    which = f" `{step}`" if isinstance(step, str) and step else ""
+    return f"• {event.at:%H:%M:%S} {event.kind}{which} by {event.actor} ({event.surface})"
+
+
+def _dry_run_status(run: RunRecord, audit: Sequence[AuditRecord]) -> str:
+    """A dry run's record: who asked, when, with which params, and the plan they were shown."""
+    plan = next((e.detail.get("plan") for e in audit if e.kind == "run.dry_run"), None)
+    lines = [
+        f"{DRY_RUN_MARK} *Run #{run.id}* `{run.playbook}` — dry run: nothing was executed",
+        f"Asked for by {run.requester_display} on {run.surface}"
+        f" at {run.created_at:%Y-%m-%d %H:%M:%S} UTC",
+        f"Params: {format_params(run.params)}",
+    ]
+    if isinstance(plan, list) and plan:
+        lines.append("The plan shown:")
+        lines += [f"> {line}" for line in plan if isinstance(line, str)]
+    lines.append(actions_taken(run))
     return "\n".join(lines)
 
 
 _PAST = {"approve": "approved", "deny": "denied"}
+DRY_RUN_MARK = "🧪"
 # A step's output in `/playbook status`: a longer tail than under its line in the thread.
 STATUS_OUTPUT_LINES = 30
 STATUS_OUTPUT_CHARS = 3000
@@ -265,8 +315,17 @@ def format_history(runs: Sequence[RunRecord], playbook: str | None) -> str:
         took = ""
         if run.started_at and run.finished_at:
             took = f", {format_duration((run.finished_at - run.started_at).total_seconds())}"
+        mark, status = (
+            (DRY_RUN_MARK, "dry run")
+            if run.dry_run
+            else (
+                STATUS_EMOJI[run.status],
+                run.status.value,
+            )
+        )
+        params = f" ({format_params(run.params)})" if run.dry_run and run.params else ""
         lines.append(
-            f"{STATUS_EMOJI[run.status]} #{run.id} `{run.playbook}` {run.status.value}"
+            f"{mark} #{run.id} `{run.playbook}` {status}{params}"
             f" — {run.requester_display}, {run.created_at:%Y-%m-%d %H:%M} UTC{took}"
         )
     return "\n".join(lines)

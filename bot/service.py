@@ -37,6 +37,7 @@ from bot.liveness import OwnerId, is_orphaned, must_let_go
 from bot.lookups import no_such_run, not_now, require_run
 from bot.observer import safely
 from bot.outage import LOST_DATABASE, first_line
+from bot.overdue import OverdueWatch
 from bot.plans import Plans
 from bot.policy import may_cancel, may_resume, may_run, may_start
 from bot.progress import Progress
@@ -74,6 +75,7 @@ class ChatOpsService:
         self.chats: dict[str, Chat] = {}
         self.plans = Plans(deps.registry, deps.catalog, deps.environ)
         self.progress = Progress(deps, self.chats, self.plans, owner=str(self.owner))
+        self.overdue = OverdueWatch(deps.catalog, self.progress.overdue)
         self.executor = Executor(
             store=deps.store,
             catalog=deps.catalog,
@@ -124,6 +126,7 @@ class ChatOpsService:
         """Stop: runs still executing here become ``interrupted`` (Resume / Abort in thread)."""
         # Each loop is waited for until it has stopped: one cancelled in the middle of a
         # query still closes its connection, which must happen before the store closes.
+        self.overdue.close()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -351,13 +354,17 @@ class ChatOpsService:
                 f"See `/playbook help {playbook.name}`."
             ) from exc
         if command.dry_run:
-            await self.store.audit(
-                actor=inv.actor.key,
-                surface=inv.actor.surface,
-                kind="plan.viewed",
-                detail={"playbook": playbook.name, "params": dict(plan.params)},
+            text = format_plan(plan)
+            await self.store.record_dry_run(
+                playbook=playbook.name,
+                params=plan.params,
+                actor=inv.actor,
+                place=inv.place,
+                plan=text.splitlines(),
+                estimate_seconds=plan.estimate.seconds,
+                estimate_cost_usd=plan.estimate.cost_usd,
             )
-            await self._private(inv, format_plan(plan))
+            await self._private(inv, text)
             return None
         run = await self.store.create_run(
             playbook=playbook.name,
@@ -474,6 +481,7 @@ class ChatOpsService:
             to=RunStatus.CANCELLED,
             actor=actor.key,
             surface=actor.surface,
+            error="",  # what stopped it before (an interruption) no longer stands
         )
         if cancelled is None:
             raise ChatOpsError(await not_now(self.store, run.id, "cancel"))
@@ -490,7 +498,16 @@ class ChatOpsService:
     def _spawn(self, run: RunRecord, *, resume: bool = False) -> None:
         task = asyncio.create_task(self._execute(run, resume), name=f"run-{run.id}")
         self._tasks[run.id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(run.id, None))
+        elapsed = 0.0
+        if run.started_at is not None:
+            elapsed = max((self.deps.clock.now() - run.started_at).total_seconds(), 0.0)
+        self.overdue.started(run, elapsed)
+
+        def ended(_task: asyncio.Task[None]) -> None:
+            self._tasks.pop(run.id, None)
+            self.overdue.ended(run.id)
+
+        task.add_done_callback(ended)
 
     async def _execute(self, run: RunRecord, resume: bool) -> None:
         """A run's task. Nothing awaits it, so it ends every way without raising: how the

@@ -70,7 +70,8 @@ class DigestQueries:
             created = _unindexed(RUNS.c.created_at) if wide else RUNS.c.created_at
             parent = _unindexed(RUNS.c.parent_run_id) if sqlite else RUNS.c.parent_run_id
             top_level = parent.is_(None)
-            in_period = and_(created >= start, created < end, top_level)
+            # Dry runs are history, not runs: the digest counts what ran (or was asked to).
+            in_period = and_(created >= start, created < end, top_level, RUNS.c.dry_run.is_(False))
             tallies = await connection.execute(
                 select(RUNS.c.playbook, RUNS.c.status, func.count())
                 .where(in_period)

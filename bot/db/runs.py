@@ -106,6 +106,52 @@ class RunRows(StoreBase):
         inserted = await self._writes.insert(InsertReturning(CREATE_RUN, values, audited))
         return RunRecord.from_row(inserted)
 
+    async def record_dry_run(
+        self,
+        *,
+        playbook: str,
+        params: Mapping[str, Any],
+        actor: Actor,
+        place: Place,
+        plan: list[str],
+        estimate_seconds: float = 0.0,
+        estimate_cost_usd: float = 0.0,
+    ) -> RunRecord:
+        """Record a dry run in the history: who asked, with which params, and the plan they
+        were shown (in its audit event). Nothing ran, so it is ended from the start: its
+        status is ``succeeded`` (the plan was made) with ``dry_run`` set."""
+        now = self._now()
+        values = NEW_RUN | {
+            "playbook": playbook,
+            "params": dict(params),
+            "status": RunStatus.SUCCEEDED.value,
+            "dry_run": True,
+            "requested_by": actor.key,
+            "requester_name": actor.display,
+            "surface": place.surface,
+            "channel": place.channel,
+            "channel_name": place.name,
+            "thread": place.thread,
+            "estimate_seconds": estimate_seconds,
+            "estimate_cost_usd": estimate_cost_usd,
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": now,
+        }
+        _, audit = self._audit_insert(
+            run_id=None,
+            actor=actor.key,
+            surface=actor.surface,
+            kind="run.dry_run",
+            detail={"playbook": playbook, "params": dict(params), "plan": plan},
+        )
+
+        def audited(inserted: Row[Any]) -> list[Statement]:
+            return [(AUDIT_INSERT, {**audit, "run_id": inserted.id})]
+
+        inserted = await self._writes.insert(InsertReturning(CREATE_RUN, values, audited))
+        return RunRecord.from_row(inserted)
+
     async def transition(
         self,
         run_id: int,

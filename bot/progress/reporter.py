@@ -20,7 +20,7 @@ from bot.lifecycle import SYSTEM, TERMINAL, RunStatus
 from bot.lookups import require_run
 from bot.observer import safely
 from bot.plans import Plans
-from bot.policy import approver_identities
+from bot.policy import approver_identities, role_identities
 from bot.progress.card_keeper import CardKeeper, asks_approval
 from bot.progress.outbox import CHAT_TIMEOUT, Outbox
 from bot.progress.texts import (
@@ -29,6 +29,7 @@ from bot.progress.texts import (
     approval_request,
     failure_reason,
     outcome_message,
+    overdue_line,
     retry_line,
     step_line,
 )
@@ -218,6 +219,14 @@ class Progress:
         except Exception as exc:
             raise ActionError(f"could not post to #{channel}: {failure_reason(exc)}") from exc
         return f"#{channel}"
+
+    async def overdue(self, run: RunRecord, took: float, roles: list[str]) -> None:
+        """The run is still going at twice its estimate: say so once in its thread,
+        mentioning whoever holds ``roles``, with Cancel at hand."""
+        chat = self.chat(run.surface)
+        mentions = [chat.mention(i) for i in role_identities(roles, run.surface, self.deps.config)]
+        cancel = Button(ButtonAction.CANCEL, run.id, style="danger", confirm="Cancel this run?")
+        await self._queue_post(run, overdue_line(run, took, mentions), [cancel])
 
     # -- what commands and decisions ask of it ---------------------------------------------
 

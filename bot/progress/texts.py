@@ -20,6 +20,7 @@ __all__ = [
     "approval_request",
     "failure_reason",
     "outcome_message",
+    "overdue_line",
     "retry_line",
     "step_line",
 ]
@@ -71,6 +72,17 @@ def step_line(run: RunRecord, root: RunRecord, step: StepRecord) -> str:
             cut_note=f"output cut; `/playbook status {root.id}` shows more",
         )
     return text
+
+
+def overdue_line(run: RunRecord, took: float, mentions: list[str]) -> str:
+    """The thread's line when a run is still going at twice its estimate."""
+    who = " ".join(mentions)
+    lead = f"{who}: " if who else ""
+    return (
+        f"⏱ {lead}run #{run.id} (`{run.playbook}`) is still running after "
+        f"{format_duration(took)}, twice its estimate of {format_duration(run.estimate_seconds)}. "
+        "Please take a look; Cancel stops it."
+    )
 
 
 def retry_line(step_id: str, attempt: int, of: int, reason: str) -> str:

@@ -131,6 +131,7 @@ async def test_the_digest_reads_one_period_of_top_level_runs(store: Store) -> No
         stored_run(id=6, created_at=day + timedelta(hours=5), status="pending"),
         stored_run(id=7, created_at=day + timedelta(hours=6), status="failed", parent_run_id=3),
         stored_run(id=8, created_at=NOON, status="failed"),  # the end is not in the period
+        stored_run(id=9, created_at=day + timedelta(hours=7), dry_run=True),  # nothing ran
     ]
     await insert_runs(store.engine, rows)
     facts = await DigestQueries(store.engine).facts(day, NOON, items=5)

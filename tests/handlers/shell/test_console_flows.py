@@ -181,10 +181,11 @@ async def test_dry_run_flag_shows_plan_without_a_run(
     assert "Start it: `/playbook clear-cache index_name=kb cache_types=query,request`" in (
         said[0].text
     )
-    assert await bot.deps.store.list_runs() == []
+    [recorded] = await bot.deps.store.list_runs()
+    assert recorded.dry_run  # kept in the history as a dry run, nothing started
     assert stub_server.requests == []
     events = await bot.deps.store.audit_events()
-    assert [e.kind for e in events] == ["plan.viewed"]
+    assert [e.kind for e in events] == ["run.dry_run"]
 
 
 async def test_cancel_pending_run_and_history_and_status(bot: ConsoleBot) -> None:

@@ -271,11 +271,11 @@ async def test_missing_required_params_open_a_modal_that_starts_the_run(
         user="U0ALICE",
     )
     assert good.status_code == 200
-    run = await slack.deps.store.get_run(1)
+    run = await slack.deps.store.get_run(2)  # 1: the dry run
     assert run is not None
     assert run.params == {"service": "api", "replicas": 3}
     assert run.place.channel == "C0INCIDENTS"
-    assert "Restart a service · run #1" in json.dumps(slack.card(1)["blocks"], ensure_ascii=False)
+    assert "Restart a service · run #2" in json.dumps(slack.card(2)["blocks"], ensure_ascii=False)
 
 
 async def test_a_request_decided_while_slack_was_down_loses_its_buttons_when_it_is_back(
