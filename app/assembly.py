@@ -18,8 +18,8 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from app.surfaces import configured_surfaces
+from bot.dependencies import Dependencies
 from bot.http_app import build_http_app
-from bot.runtime import Dependencies
 from bot.service import ChatOpsService
 from bot.settings import Settings
 from bot.startup import return_freed_memory, settle

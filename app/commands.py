@@ -18,7 +18,7 @@ from playbooks.errors import ChatOpsError
 # Only what typer needs to read the command line is imported here; every command imports
 # its own modules, after bot.startup.begin() has set start-up up (see app.cli.main).
 if TYPE_CHECKING:
-    from bot.runtime import Dependencies
+    from bot.dependencies import Dependencies
     from bot.settings import Settings
     from playbooks.actions.registry import ActionRegistry
     from playbooks.catalog import Catalog
@@ -189,7 +189,7 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _open(settings: Settings) -> Dependencies:
-    from bot.runtime import open_dependencies
+    from bot.dependencies import open_dependencies
 
     try:
         return await open_dependencies(settings, redactor=_REDACTOR[0] if _REDACTOR else None)
@@ -306,7 +306,7 @@ def plan(
             playbook,
             command.params,
             _registry(),
-            {p.name: p for p in catalog},
+            catalog.by_name,
             dict(os.environ),
         )
     except (GrammarError, ChatOpsError) as exc:
@@ -319,7 +319,7 @@ def db_upgrade() -> None:
     """Apply database migrations (also done at start-up)."""
     import asyncio
 
-    from bot.db.engine import create_engine
+    from bot.db.connect import create_engine
     from bot.db.migrate import current_revision, upgrade
 
     settings = _settings()

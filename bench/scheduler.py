@@ -251,7 +251,7 @@ def load_postgres(url: str, count: int, days: int) -> None:
 @contextmanager
 def database(backend: str, count: int, days: int) -> Iterator[tuple[str, float]]:
     """A migrated database holding the runs: (its URL, seconds the load took)."""
-    from bot.db.engine import create_engine
+    from bot.db.connect import create_engine
     from bot.db.migrate import upgrade
 
     async def migrate(url: str) -> None:
@@ -302,7 +302,7 @@ async def measure_store(url: str, count: int, repeat: int, asks: int) -> list[Ro
     from bot.chat import Actor, Invocation, Place
     from bot.commands import History, RunStatusQuery
     from bot.db.digests import RUNS, DigestQueries
-    from bot.runtime import open_dependencies
+    from bot.dependencies import open_dependencies
     from bot.service import ChatOpsService
     from bot.settings import Settings
     from handlers.shell.output import ShellChat
@@ -401,7 +401,7 @@ async def measure_store(url: str, count: int, repeat: int, asks: int) -> list[Ro
 
 async def measure_metrics(repeat: int) -> list[Row]:
     from bot.config import Config
-    from bot.httpclient import step_http_client
+    from bot.outbound_http import step_http_client
     from scheduler.metrics import METRIC_CONNECTIONS, MetricReader
     from scheduler.thresholds import Level
     from tests.support.stub_server import StubServer

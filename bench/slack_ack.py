@@ -217,7 +217,7 @@ async def _serve_app(kind: str, conn: Connection, api_url: str, workdir: Path) -
     closers: list[Any] = []
     if kind == CHATOPS:
         from app.assembly import assemble
-        from bot.runtime import open_dependencies
+        from bot.dependencies import open_dependencies
         from bot.settings import Settings
 
         config = workdir / "chatops.yaml"

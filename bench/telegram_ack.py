@@ -178,7 +178,7 @@ async def _serve(kind: str, api_url: str, token: str, workdir: Path, conn: Conne
     closers: list[Any] = []
     if kind == CHATOPS:
         from app.assembly import assemble
-        from bot.runtime import open_dependencies
+        from bot.dependencies import open_dependencies
         from bot.settings import Settings
 
         config = workdir / "chatops.yaml"
@@ -402,9 +402,9 @@ async def count_edits(steps: int, step_s: float, workdir: Path) -> EditCount:
     import httpx
 
     from app.assembly import assemble
+    from bot.dependencies import open_dependencies
     from bot.lifecycle import RunStatus
     from bot.logs import configure_logging
-    from bot.runtime import open_dependencies
     from bot.settings import Settings
     from tests.support.fake_telegram import ALICE, FakeTelegram
 

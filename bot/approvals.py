@@ -20,17 +20,17 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from bot.cancellation import stop_if_cancelled
 from bot.cards import format_expiry
 from bot.chat import ButtonAction, ButtonPress, MessageRef
 from bot.db.records import RunRecord, StepRecord
-from bot.executor import Executor
+from bot.dependencies import Dependencies
+from bot.engine.cancellation import stop_if_cancelled
+from bot.engine.executor import Executor
+from bot.engine.observer import safely
 from bot.lifecycle import SYSTEM, RunStatus, StepStatus
-from bot.lookups import not_now, require_run
-from bot.observer import safely
 from bot.policy import APPROVE, DENY, approval_state, may_decide, reminder_due
 from bot.progress import Progress
-from bot.runtime import Dependencies
+from bot.run_lookup import not_now, require_run
 from playbooks.durations import format_duration
 from playbooks.errors import ChatOpsError
 from playbooks.model import ApprovalPolicy, Playbook

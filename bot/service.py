@@ -16,7 +16,6 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.approvals import Approvals, expiry_for
-from bot.cancellation import stop_if_cancelled
 from bot.cards import render_run_card
 from bot.chat import Actor, Button, ButtonAction, ButtonPress, Chat, Invocation
 from bot.commands import (
@@ -29,15 +28,16 @@ from bot.commands import (
     ScheduleCommand,
     StartRun,
 )
-from bot.db.engine import UNREACHABLE
+from bot.db.connect import UNREACHABLE
 from bot.db.records import RunRecord
-from bot.executor import Executor
+from bot.dependencies import Dependencies
+from bot.engine.cancellation import stop_if_cancelled
+from bot.engine.executor import Executor
+from bot.engine.liveness import OwnerId, is_orphaned, must_let_go
+from bot.engine.observer import safely
+from bot.engine.outage import LOST_DATABASE, first_line
+from bot.engine.overdue import OverdueWatch
 from bot.lifecycle import SYSTEM, RunStatus
-from bot.liveness import OwnerId, is_orphaned, must_let_go
-from bot.lookups import no_such_run, not_now, require_run
-from bot.observer import safely
-from bot.outage import LOST_DATABASE, first_line
-from bot.overdue import OverdueWatch
 from bot.plans import Plans
 from bot.policy import may_cancel, may_resume, may_run, may_start
 from bot.progress import Progress
@@ -49,7 +49,7 @@ from bot.replies import (
     format_status,
     usage,
 )
-from bot.runtime import Dependencies
+from bot.run_lookup import no_such_run, not_now, require_run
 from bot.scheduling import Scheduling
 from playbooks.errors import ChatOpsError, ParamError
 from playbooks.plan import Plan
@@ -471,7 +471,7 @@ class ChatOpsService:
 
     async def _cancel(self, origin: Invocation | ButtonPress, actor: Actor, run_id: int) -> None:
         run = await require_run(self.store, run_id)
-        playbook = self.catalog.get(run.playbook) if run.playbook in self.catalog else None
+        playbook = self.catalog.find(run.playbook)
         refusal = may_cancel(actor, run, playbook, self.deps.config)
         if refusal is not None:
             raise ChatOpsError(refusal)

@@ -16,7 +16,7 @@ from playbooks.model import Playbook
 
 __all__ = ["BUILTIN_DIR", "Catalog", "CatalogLoad"]
 
-BUILTIN_DIR = Path(__file__).parent / "catalog"
+BUILTIN_DIR = Path(__file__).parent / "builtin"
 log = structlog.get_logger(__name__)
 
 

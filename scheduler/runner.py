@@ -21,7 +21,7 @@ from bot.chat import Actor
 from bot.db.alerts import AlertStore
 from bot.db.digests import DigestQueries
 from bot.db.schedules import FAILED, OK, FireRecord, ScheduleStore
-from bot.httpclient import step_http_client
+from bot.outbound_http import step_http_client
 from bot.service import ChatOpsService
 from playbooks.errors import ChatOpsError
 from scheduler.digest import UpcomingFire

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db.batching import Statement, WriteBatcher
-from bot.db.engine import session_factory
+from bot.db.connect import session_factory
 from bot.db.statements import AUDIT_INSERT
 from bot.db.tables import utcnow
 

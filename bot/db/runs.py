@@ -71,40 +71,17 @@ class RunRows(StoreBase):
         parent_run_id: int | None = None,
         parent_step: str | None = None,
     ) -> RunRecord:
-        now = self._now()
-        values = NEW_RUN | {
-            "playbook": playbook,
-            "params": dict(params),
-            "status": RunStatus.PENDING.value,
+        values = self._new_run(playbook, params, actor, place) | {
             "dry_run": dry_run,
-            "requested_by": actor.key,
-            "requester_name": actor.display,
-            "surface": place.surface,
-            "channel": place.channel,
-            "channel_name": place.name,
-            "thread": place.thread,
             "parent_run_id": parent_run_id,
             "parent_step": parent_step,
             "estimate_seconds": estimate_seconds,
             "estimate_cost_usd": estimate_cost_usd,
             "needs_approval": needs_approval,
             "expires_at": expires_at,
-            "created_at": now,
-            "updated_at": now,
         }
-        _, audit = self._audit_insert(
-            run_id=None,
-            actor=actor.key,
-            surface=actor.surface,
-            kind="run.created",
-            detail={"playbook": playbook, "params": dict(params), "dry_run": dry_run},
-        )
-
-        def audited(inserted: Row[Any]) -> list[Statement]:
-            return [(AUDIT_INSERT, {**audit, "run_id": inserted.id})]
-
-        inserted = await self._writes.insert(InsertReturning(CREATE_RUN, values, audited))
-        return RunRecord.from_row(inserted)
+        detail = {"playbook": playbook, "params": dict(params), "dry_run": dry_run}
+        return await self._insert_run(values, actor, "run.created", detail)
 
     async def record_dry_run(
         self,
@@ -120,30 +97,41 @@ class RunRows(StoreBase):
         """Record a dry run in the history: who asked, with which params, and the plan they
         were shown (in its audit event). Nothing ran, so it is ended from the start: its
         status is ``succeeded`` (the plan was made) with ``dry_run`` set."""
-        now = self._now()
-        values = NEW_RUN | {
-            "playbook": playbook,
-            "params": dict(params),
+        values = self._new_run(playbook, params, actor, place) | {
             "status": RunStatus.SUCCEEDED.value,
             "dry_run": True,
+            "estimate_seconds": estimate_seconds,
+            "estimate_cost_usd": estimate_cost_usd,
+            "finished_at": self._now(),
+        }
+        detail = {"playbook": playbook, "params": dict(params), "plan": plan}
+        return await self._insert_run(values, actor, "run.dry_run", detail)
+
+    def _new_run(
+        self, playbook: str, params: Mapping[str, Any], actor: Actor, place: Place
+    ) -> dict[str, Any]:
+        """A new run's row: its columns' defaults, who asked for it, where."""
+        now = self._now()
+        return NEW_RUN | {
+            "playbook": playbook,
+            "params": dict(params),
+            "status": RunStatus.PENDING.value,
             "requested_by": actor.key,
             "requester_name": actor.display,
             "surface": place.surface,
             "channel": place.channel,
             "channel_name": place.name,
             "thread": place.thread,
-            "estimate_seconds": estimate_seconds,
-            "estimate_cost_usd": estimate_cost_usd,
             "created_at": now,
             "updated_at": now,
-            "finished_at": now,
         }
+
+    async def _insert_run(
+        self, values: dict[str, Any], actor: Actor, kind: str, detail: Mapping[str, Any]
+    ) -> RunRecord:
+        """Insert the run (in a group commit) with its audit event, which names it."""
         _, audit = self._audit_insert(
-            run_id=None,
-            actor=actor.key,
-            surface=actor.surface,
-            kind="run.dry_run",
-            detail={"playbook": playbook, "params": dict(params), "plan": plan},
+            run_id=None, actor=actor.key, surface=actor.surface, kind=kind, detail=detail
         )
 
         def audited(inserted: Row[Any]) -> list[Statement]:

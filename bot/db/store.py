@@ -16,8 +16,8 @@ from sqlalchemy import text
 from bot.db.approvals import ApprovalRows, RecordedDecision
 from bot.db.audit import AuditRows
 from bot.db.base import no_redaction
+from bot.db.connect import create_engine
 from bot.db.deliveries import DeliveryRows
-from bot.db.engine import create_engine
 from bot.db.messages import ApprovalMessageRows
 from bot.db.migrate import upgrade
 from bot.db.runs import RunReport, RunRows

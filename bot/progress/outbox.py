@@ -23,7 +23,7 @@ import structlog
 
 from bot.chat import Button, Chat, MessageRef
 from bot.db.records import RunRecord
-from bot.observer import safely
+from bot.engine.observer import safely
 from bot.progress.texts import failure_reason
 from playbooks.errors import ActionError
 

@@ -1,4 +1,4 @@
-"""Keeping chat up to date with runs: the executor's :class:`~bot.observer.RunObserver`.
+"""Keeping chat up to date with runs: the executor's :class:`~bot.engine.observer.RunObserver`.
 
 What a run says goes into its outbox (:mod:`bot.progress.outbox`), worded by
 :mod:`bot.progress.texts`; its card is rendered and edited by the :class:`CardKeeper`.
@@ -16,9 +16,9 @@ import structlog
 
 from bot.chat import Button, ButtonAction, Chat, MessageRef, Place
 from bot.db.records import RunRecord, StepRecord
+from bot.dependencies import Dependencies
+from bot.engine.observer import safely
 from bot.lifecycle import SYSTEM, TERMINAL, RunStatus
-from bot.lookups import require_run
-from bot.observer import safely
 from bot.plans import Plans
 from bot.policy import approver_identities, role_identities
 from bot.progress.card_keeper import CardKeeper, asks_approval
@@ -33,7 +33,7 @@ from bot.progress.texts import (
     retry_line,
     step_line,
 )
-from bot.runtime import Dependencies
+from bot.run_lookup import require_run
 from playbooks.errors import ActionError, ChatOpsError
 from playbooks.model import ApprovalPolicy
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from bot.chat import Card
 from bot.clock import Clock
 from bot.db.records import RunRecord
-from bot.runtime import Dependencies, open_dependencies
+from bot.dependencies import Dependencies, open_dependencies
 from bot.service import ChatOpsService
 from bot.settings import Settings
 from handlers.shell.output import ShellChat, ShellMessage

@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
+
+from bot.http_app import RequestRefused, read_bounded_body
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -50,35 +52,13 @@ _MAX_SIGNATURE_CHARS = 128  # "v0=" and 64 hex digits
 _MAX_AGE_SECONDS = 60 * 5  # Slack's replay window
 
 
-class Refused(Exception):
-    """A request answered with ``status`` before any listener saw it; ``reason`` is for the
-    log (it never quotes the body)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+Refused = RequestRefused
+"""A request refused before bolt or the core saw it (the bot's own, for every surface)."""
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The body, read only while it stays within ``limit`` bytes (413 beyond)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not (declared.isascii() and declared.isdigit()) or len(declared) > 12:
-            raise Refused(400, "unreadable Content-Length")
-        if int(declared) > limit:
-            raise Refused(413, f"body of {declared} bytes is over the {limit}-byte limit")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Refused(413, f"body over the {limit}-byte limit")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise Refused(400, "the client went away before its body arrived") from None
-    return b"".join(chunks)
+    """The body, within ``limit`` bytes (413 beyond; see :func:`read_bounded_body`)."""
+    return await read_bounded_body(request, limit)
 
 
 class SlackSignature:

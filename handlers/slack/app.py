@@ -41,7 +41,6 @@ from handlers.slack.admission import (
     route_of,
 )
 from handlers.slack.blocks import ACTION_PREFIX, parse_button
-from handlers.slack.chat import SlackChat
 from handlers.slack.identity import SURFACE, SlackIdentity
 from handlers.slack.inbound import SlackInbound
 from handlers.slack.modal import (
@@ -53,6 +52,7 @@ from handlers.slack.modal import (
     submitted_params,
     unreadable_form,
 )
+from handlers.slack.output import SlackChat
 from handlers.slack.payloads import Unreadable, read_submission
 from handlers.slack.sdklog import sdk_logger
 from handlers.slack.work import WorkQueue

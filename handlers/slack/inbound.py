@@ -24,7 +24,6 @@ from bot.service import DATABASE_DOWN, ChatOpsService
 from handlers.dispatch import parse_or_answer
 from handlers.grammar import split_command
 from handlers.slack.blocks import parse_button
-from handlers.slack.chat import SlackChat
 from handlers.slack.identity import SURFACE, IdentityUnavailable, SlackIdentity
 from handlers.slack.modal import (
     DENY_FORM,
@@ -36,6 +35,7 @@ from handlers.slack.modal import (
     params_hint,
     params_modal,
 )
+from handlers.slack.output import SlackChat
 from handlers.slack.payloads import (
     Click,
     FormSubmission,

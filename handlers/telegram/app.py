@@ -6,7 +6,7 @@ Updates arrive by long polling (the default: one poller per token) or, with
 go through the Application's queue to its one handler (:mod:`handlers.telegram.handler`):
 decided without I/O (:mod:`handlers.telegram.updates`), acted on by
 :class:`~handlers.telegram.inbound.TelegramInbound`; the core answers through
-:class:`~handlers.telegram.chat.TelegramChat`.
+:class:`~handlers.telegram.output.TelegramChat`.
 
 Calls to Telegram pass PTB's ``AIORateLimiter`` (Telegram's flood limits: about 30
 messages a second in all, 20 a minute to one group), which waits out a 429's
@@ -32,10 +32,10 @@ from bot.chat import Chat
 from bot.db.callback_tokens import CallbackTokens
 from bot.service import ChatOpsService
 from bot.settings import Settings
-from handlers.telegram.chat import TelegramChat, is_transient
 from handlers.telegram.handler import ChatOpsHandler, InOrderPerPerson
 from handlers.telegram.inbound import ANSWER_WITHIN, TelegramInbound
 from handlers.telegram.keys import ButtonKeys
+from handlers.telegram.output import TelegramChat, is_transient
 from handlers.telegram.updates import SURFACE, Decision, Me, decide
 from handlers.telegram.webhook import Refused, webhook_route
 from playbooks.errors import ChatOpsError

@@ -22,12 +22,12 @@ from bot.chat import Actor, Button, ButtonAction, ButtonPress, Invocation, Messa
 from bot.commands import StartRun
 from bot.db.callback_tokens import Answer, CallbackTokens
 from bot.lifecycle import RunStatus
-from bot.lookups import not_now
 from bot.policy import may_decide
+from bot.run_lookup import not_now
 from bot.service import DATABASE_DOWN, ChatOpsService
 from handlers.grammar import GrammarError, parse_command
-from handlers.telegram.chat import TelegramChat
 from handlers.telegram.keys import ButtonKeys
+from handlers.telegram.output import TelegramChat
 from handlers.telegram.render import missing_params
 from handlers.telegram.updates import (
     SURFACE,

@@ -24,9 +24,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+
+from bot.http_app import RequestRefused, read_bounded_body
 
 __all__ = ["MAX_BODY_BYTES", "PATH", "SECRET_HEADER", "Refused", "webhook_route"]
 
@@ -38,13 +40,8 @@ _TEXT = {400: "malformed update", 403: "forbidden", 413: "update too large"}
 log = structlog.get_logger(__name__)
 
 
-class Refused(Exception):
-    """An update answered with ``status`` unread; ``reason`` is for the log."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+Refused = RequestRefused
+"""An update answered with ``status`` unread (the bot's own refusal, for every surface)."""
 
 
 Accept = Callable[[dict[str, Any]], Awaitable[bool]]
@@ -78,24 +75,8 @@ def webhook_route(
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The body, read only while it stays within ``limit`` bytes (413 beyond)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not (declared.isascii() and declared.isdigit()) or len(declared) > 12:
-            raise Refused(400, "unreadable Content-Length")
-        if int(declared) > limit:
-            raise Refused(413, f"body of {declared} bytes is over the {limit}-byte limit")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Refused(413, f"body over the {limit}-byte limit")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise Refused(400, "the client went away before its body arrived") from None
-    return b"".join(chunks)
+    """The body, within ``limit`` bytes (413 beyond; see :func:`read_bounded_body`)."""
+    return await read_bounded_body(request, limit)
 
 
 def decode(body: bytes) -> dict[str, Any]:

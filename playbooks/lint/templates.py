@@ -23,7 +23,7 @@ from playbooks.yamlsource import Loc
 
 __all__ = ["check_templates"]
 
-# What templates see (playbooks/templating.py, bot/executor.py, playbooks/plan.py).
+# What templates see (playbooks/templating.py, bot/engine/executor.py, playbooks/plan.py).
 _STEP_NAMES = ("params", "steps", "env", "secrets", "run")
 _ESTIMATE_NAMES = ("params", "env")
 _APPROVAL_NAMES = ("params",)

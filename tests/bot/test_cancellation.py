@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from bot.cancellation import stop_if_cancelled
+from bot.engine.cancellation import stop_if_cancelled
 
 
 async def _swallows_cancellation() -> None:

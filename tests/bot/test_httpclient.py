@@ -7,7 +7,7 @@ import asyncio
 
 import httpx
 
-from bot.httpclient import USER_AGENT, PerOriginTransport, step_http_client
+from bot.outbound_http import USER_AGENT, PerOriginTransport, step_http_client
 from tests.support.stub_server import StubServer
 
 

@@ -92,7 +92,7 @@ def test_secrets_inside_lists_and_mappings_are_redacted_and_cut(logged: Logged) 
 async def test_a_secret_a_step_reads_later_is_redacted_from_log_lines_too(
     capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
-    from bot.runtime import open_dependencies
+    from bot.dependencies import open_dependencies
     from bot.settings import Settings
     from playbooks.templating import SecretsView
 

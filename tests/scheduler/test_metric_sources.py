@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 
 from bot.config import Config
-from bot.httpclient import step_http_client
+from bot.outbound_http import step_http_client
 from playbooks.secrets import Redactor
 from scheduler.metrics import METRIC_CONNECTIONS, MetricReader
 from scheduler.thresholds import Level, Reading

@@ -13,7 +13,7 @@ from app.assembly import assemble
 from app.cli import app
 from bot.chat import Actor, Invocation, Place
 from bot.commands import ScheduleCommand
-from bot.runtime import open_dependencies
+from bot.dependencies import open_dependencies
 from bot.settings import Settings
 from scheduler.surface import SchedulerSurface
 from scheduler.triggers import next_fire

@@ -10,7 +10,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, inse
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.db.batching import CompareAndSet, InsertReturning, WriteBatcher
-from bot.db.engine import create_engine
+from bot.db.connect import create_engine
 
 
 @pytest_asyncio.fixture

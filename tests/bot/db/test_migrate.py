@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db.engine import create_engine
+from bot.db.connect import create_engine
 from bot.db.migrate import HEAD, VERSION_TABLE, current_revision, upgrade
 from bot.db.tables import metadata
 from tests.support.databases import POSTGRES_URL_ENV

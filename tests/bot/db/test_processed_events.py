@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.db.store import Store
-from bot.runtime import open_dependencies
+from bot.dependencies import open_dependencies
 from bot.service import ChatOpsService
 from bot.settings import Settings
 from tests.support.clock import FastClock

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from bot.chat import Actor
 from bot.db.alerts import AlertStore
+from bot.db.connect import create_engine
 from bot.db.digests import DigestQueries
-from bot.db.engine import create_engine
 from bot.db.schedules import ScheduleStore
 from bot.db.store import Store
 from bot.lifecycle import RunStatus

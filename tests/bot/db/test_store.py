@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import QueuePool
 
 from bot.chat import Actor, MessageRef, Place
-from bot.db.engine import create_engine
+from bot.db.connect import create_engine
 from bot.db.migrate import HEAD, current_revision, head_revision, upgrade
 from bot.db.records import RunRecord
 from bot.db.store import Store

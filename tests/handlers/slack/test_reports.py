@@ -23,7 +23,7 @@ from bot.db.digests import DigestFacts, RunTally
 from bot.db.records import RunRecord
 from bot.lifecycle import RunStatus
 from handlers.slack.blocks import MAX_BLOCKS, MAX_TOTAL_TEXT
-from handlers.slack.chat import SlackChat
+from handlers.slack.output import SlackChat
 from handlers.slack.reports import permalink, report_blocks, report_text
 from handlers.slack.text import mention, text_total
 from scheduler.digest import MetricRow, UpcomingFire, compose_digest

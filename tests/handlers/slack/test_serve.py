@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from app.assembly import assemble
-from bot.runtime import Dependencies, open_dependencies
+from bot.dependencies import Dependencies, open_dependencies
 from bot.settings import Settings
 from playbooks.errors import ChatOpsError
 from tests.handlers.slack.conftest import FIXTURES, SIGNING_SECRET, SlackBot, sign, write_playbooks

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 import pytest_asyncio
 from aiohttp import WSMsgType, web
 
-from bot.runtime import open_dependencies
+from bot.dependencies import open_dependencies
 from bot.service import ChatOpsService
 from bot.settings import Settings
 from handlers.slack.app import SlackSurface

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest_asyncio
 
+from bot.dependencies import Dependencies, open_dependencies
 from bot.http_app import build_http_app
-from bot.runtime import Dependencies, open_dependencies
 from bot.service import ChatOpsService
 from bot.settings import Settings
 from handlers.telegram.app import Limits, TelegramSurface

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 from app.assembly import assemble
-from bot.runtime import Dependencies, open_dependencies
+from bot.dependencies import Dependencies, open_dependencies
 from playbooks.errors import ChatOpsError
 from tests.handlers.slack.conftest import SIGNING_SECRET, SlackBot
 from tests.handlers.telegram.conftest import CHAT, TOPIC, telegram_settings

@@ -11,8 +11,8 @@ import httpx
 from bot.clock import Clock, SystemClock
 from bot.config import Config, load_config
 from bot.db.store import Store
-from bot.httpclient import step_http_client
 from bot.metrics import Metrics
+from bot.outbound_http import step_http_client
 from bot.settings import Settings
 from playbooks.actions.registry import ActionRegistry
 from playbooks.catalog import Catalog

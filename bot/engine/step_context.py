@@ -9,8 +9,8 @@ import httpx
 
 from bot.clock import Clock
 from bot.db.records import RunRecord, StepRecord
+from bot.engine.observer import RunObserver
 from bot.lifecycle import StepStatus
-from bot.observer import RunObserver
 from playbooks.actions.base import ActionResult, MisconfiguredError
 from playbooks.actions.registry import ActionRegistry
 from playbooks.errors import ChatOpsError

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import structlog
 
-from bot.db.engine import UNREACHABLE
+from bot.db.connect import UNREACHABLE
 
 __all__ = ["LOST_DATABASE", "STOPS_A_RUN", "LostDatabase", "first_line", "until_stored"]
 

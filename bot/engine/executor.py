@@ -18,15 +18,15 @@ from pydantic import ValidationError
 
 from bot.chat import Actor
 from bot.clock import Clock
-from bot.db.engine import UNREACHABLE
+from bot.db.connect import UNREACHABLE
 from bot.db.records import RunRecord, StepRecord
 from bot.db.store import Store
-from bot.gates import ApprovalGates
+from bot.engine.gates import ApprovalGates
+from bot.engine.observer import RunObserver, safely
+from bot.engine.outage import LOST_DATABASE, STOPS_A_RUN, LostDatabase, first_line
+from bot.engine.step_context import StepContext, step_view
+from bot.engine.stops import RunStops
 from bot.lifecycle import SYSTEM, RunStatus, StepStatus
-from bot.observer import RunObserver, safely
-from bot.outage import LOST_DATABASE, STOPS_A_RUN, LostDatabase, first_line
-from bot.step_context import StepContext, step_view
-from bot.stops import RunStops
 from playbooks.actions.base import ActionResult, MisconfiguredError
 from playbooks.actions.registry import ActionRegistry
 from playbooks.catalog import Catalog
@@ -98,7 +98,7 @@ class Executor:
         Returns the run as it ended. A cancelled task closes its steps still running or
         waiting; a child run is cancelled with it and the cancellation goes on up to the parent.
         A run whose store stops answering goes no further and ends interrupted once the
-        database is back (:mod:`bot.outage`).
+        database is back (:mod:`bot.engine.outage`).
         """
         try:
             try:
@@ -293,9 +293,8 @@ class Executor:
                 f"sub-playbook `{name}` needs approval with these params; start it on its own "
                 f"with `/playbook {name}` so its approvers can decide"
             )
-        playbooks = {p.name: p for p in self.catalog}
         estimate = estimate_playbook(
-            playbook, resolved, self.registry, playbooks, self.environ, depth=0
+            playbook, resolved, self.registry, self.catalog.by_name, self.environ, depth=0
         )
         try:
             child = await self.store.create_run(

@@ -8,12 +8,12 @@ import functools
 
 import structlog
 
-from bot.db.engine import UNREACHABLE
+from bot.db.connect import UNREACHABLE
 from bot.db.records import RunRecord, StepRecord
 from bot.db.store import Store
+from bot.engine.observer import RunObserver, safely
+from bot.engine.outage import first_line, until_stored
 from bot.lifecycle import SYSTEM, RunStatus
-from bot.observer import RunObserver, safely
-from bot.outage import first_line, until_stored
 
 __all__ = ["RunStops"]
 

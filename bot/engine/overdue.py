@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from bot.db.records import RunRecord
-from bot.observer import safely
+from bot.engine.observer import safely
 from playbooks.catalog import Catalog
 
 __all__ = ["OVERDUE_FACTOR", "OverdueWatch", "escalation_roles"]

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from bot.clock import Clock
 from bot.db.records import ApprovalRecord, RunRecord, StepRecord
 from bot.db.store import Store
+from bot.engine.observer import RunObserver, safely
 from bot.lifecycle import StepStatus
-from bot.observer import RunObserver, safely
 from bot.policy import approval_state, reminder_due
 from playbooks.durations import format_duration
 from playbooks.model import ApprovalPolicy, Step
