@@ -38,7 +38,7 @@ from bot.engine.observer import safely
 from bot.engine.outage import LOST_DATABASE, first_line
 from bot.engine.overdue import OverdueWatch
 from bot.lifecycle import SYSTEM, RunStatus
-from bot.plans import Plans
+from bot.plans import Plans, config_names
 from bot.policy import may_cancel, may_resume, may_run, may_start
 from bot.progress import Progress
 from bot.replies import (
@@ -73,7 +73,7 @@ class ChatOpsService:
         self.catalog = deps.catalog
         self.owner = OwnerId.for_this_process()
         self.chats: dict[str, Chat] = {}
-        self.plans = Plans(deps.registry, deps.catalog, deps.environ)
+        self.plans = Plans(deps.registry, deps.catalog, deps.environ, config_names(deps.config))
         self.progress = Progress(deps, self.chats, self.plans, owner=str(self.owner))
         self.overdue = OverdueWatch(deps.catalog, self.progress.overdue)
         self.executor = Executor(
