@@ -13,6 +13,7 @@ from playbooks.plan import Plan, format_estimate, format_rate
 
 __all__ = [
     "DRY_RUN_MARK",
+    "NO_SCHEDULES",
     "actions_taken",
     "format_catalog",
     "format_help",
@@ -30,12 +31,23 @@ USAGE = [
     "`/playbook status RUN` — a run's steps, decisions and audit trail",
     "`/playbook history [NAME]` — recent runs",
     "`/playbook cancel RUN` — stop a run",
-    "`/schedule list` · `/schedule run|pause|resume ID`",
 ]
+SCHEDULE_USAGE = "`/schedule list` · `/schedule run|pause|resume ID`"
+_SCHEDULES_HERE = {
+    True: " — the config's schedules",
+    False: " — not available: no schedules are configured (see docs/scheduler.md)",
+    None: " — when the config has `schedules`",
+}
+NO_SCHEDULES = (
+    "No schedules are configured: add `schedules` to chatops.yaml, see docs/scheduler.md."
+)
 
 
-def usage() -> str:
-    return "Commands:\n" + "\n".join(f"• {line}" for line in USAGE)
+def usage(*, schedules: bool | None = None) -> str:
+    """The commands, saying whether ``/schedule`` works here: ``schedules`` tells whether
+    this process has schedules, None when the caller cannot know (a grammar error)."""
+    schedule = SCHEDULE_USAGE + _SCHEDULES_HERE[schedules]
+    return "Commands:\n" + "\n".join(f"• {line}" for line in [*USAGE, schedule])
 
 
 def format_catalog(playbooks: Iterable[Playbook]) -> str:
