@@ -292,22 +292,30 @@ def plan(
 ) -> None:
     """The dry-run plan of a playbook with the given params; nothing is executed."""
     from bot.commands import StartRun
+    from bot.config import load_config
+    from bot.plans import config_names
     from bot.replies import format_plan
     from handlers.grammar import GrammarError, parse_command
+    from playbooks.catalog import Catalog
     from playbooks.plan import build_plan
 
-    catalog = _catalog()
+    settings = _settings()
     try:
+        config = load_config(settings.resolved_config_path())
+        dirs = [*config.playbook_dirs, *settings.extra_playbook_dirs()]
+        catalog = Catalog.load(dirs, _registry())
         command = parse_command("playbook", shlex.join([name, *(params or [])]))
         if not isinstance(command, StartRun):
             _fail(f"`{name}` is a command word, not a playbook")
         playbook = catalog.get(name)
+        # Against the config too: a connection or channel it lacks is warned about.
         result = build_plan(
             playbook,
             command.params,
             _registry(),
             catalog.by_name,
             dict(os.environ),
+            names=config_names(config),
         )
     except (GrammarError, ChatOpsError) as exc:
         _fail(exc.reason)

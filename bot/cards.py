@@ -11,8 +11,9 @@ from bot.chat import Button, ButtonAction, Card, CardField
 from bot.db.records import ApprovalRecord, RunRecord, StepRecord
 from bot.lifecycle import RunStatus, StepStatus
 from bot.policy import approval_state
+from playbooks.describe import describe_condition
 from playbooks.durations import format_duration
-from playbooks.plan import Plan, PlannedStep, Rate
+from playbooks.plan import Estimate, Plan, PlannedStep
 
 __all__ = [
     "STATUS_EMOJI",
@@ -95,7 +96,7 @@ def render_run_card(
         CardField("Requested by", run.requester_display),
         CardField("Params", format_params(run.params)),
         CardField("Risk", playbook.risk.value),
-        CardField("Estimate", _estimate(run, plan.estimate.rate)),
+        CardField("Estimate", _estimate(run, plan.estimate)),
         CardField("Approval", _approval_line(run, plan, steps, decisions)),
     ]
     lines = [_plan_line(i, s, by_id.get(("main", s.id))) for i, s in enumerate(plan.steps, 1)]
@@ -123,7 +124,11 @@ def render_run_card(
     )
 
 
-def _estimate(run: RunRecord, rate: Rate | None) -> str:
+def _estimate(run: RunRecord, estimate: Estimate) -> str:
+    """The estimate recorded with the run; "unknown" when nothing gave it one."""
+    if not estimate.known and not run.estimate_seconds and not run.estimate_cost_usd:
+        return "unknown"
+    rate = estimate.rate
     text = f"~{format_duration(run.estimate_seconds)}"
     if rate is not None and rate.seconds:
         text += f" ({format_duration(rate.seconds)} per {rate.unit})"
@@ -189,7 +194,7 @@ def _plan_line(
     if planned.gated:
         text += " 🔐 asks for approval first"
     if planned.condition:
-        text += f" (only if {planned.condition.strip('{} ')})"
+        text += f" (only if {describe_condition(planned.condition)})"
     if record and record.status in (StepStatus.SUCCEEDED, StepStatus.FAILED) and record.summary:
         text += f" → {_outcome(record.summary, planned.text)}"
     if planned.problem and not record:

@@ -11,32 +11,56 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from bot.config import Config
 from bot.db.records import RunRecord
 from playbooks.actions.registry import ActionRegistry
 from playbooks.catalog import Catalog
+from playbooks.lint import ConfigNames
 from playbooks.model import Playbook
 from playbooks.plan import Plan, build_plan
 
-__all__ = ["PLANS_KEPT", "Plans"]
+__all__ = ["PLANS_KEPT", "Plans", "config_names"]
 
 PLANS_KEPT = 2048  # above the runs one process executes at once, so theirs stay
 
 
+def config_names(config: Config) -> ConfigNames:
+    """What ``config`` defines that playbooks name: plans warn about what it lacks."""
+    return ConfigNames(
+        source=config.source,
+        roles=frozenset(config.roles),
+        channels=frozenset(config.channels),
+        connections=frozenset(config.connections),
+        connection_env={name: c.url_env for name, c in config.connections.items()},
+    )
+
+
 class Plans:
-    """Builds plans against the catalog and this process's environment; keeps recent ones."""
+    """Builds plans against the catalog, the config and this process's environment; keeps
+    recent ones."""
 
     def __init__(
-        self, registry: ActionRegistry, catalog: Catalog, environ: Mapping[str, str]
+        self,
+        registry: ActionRegistry,
+        catalog: Catalog,
+        environ: Mapping[str, str],
+        names: ConfigNames | None = None,
     ) -> None:
         self._registry = registry
         self._catalog = catalog
         self._environ = environ
+        self._names = names
         self._kept: OrderedDict[int, Plan] = OrderedDict()
 
     def build(self, playbook: Playbook, params: Mapping[str, Any]) -> Plan:
         """The dry-run plan of ``playbook`` with ``params`` (ParamError if they are wrong)."""
         return build_plan(
-            playbook, dict(params), self._registry, self._catalog.by_name, self._environ
+            playbook,
+            dict(params),
+            self._registry,
+            self._catalog.by_name,
+            self._environ,
+            names=self._names,
         )
 
     def remember(self, run_id: int, plan: Plan) -> None:

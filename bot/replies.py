@@ -6,14 +6,15 @@ from collections.abc import Iterable, Sequence
 
 from bot.cards import STATUS_EMOJI, STEP_MARK, command_params, format_params
 from bot.db.records import ApprovalRecord, AuditRecord, RunRecord, StepRecord
+from playbooks.describe import describe_condition
 from playbooks.durations import format_duration
 from playbooks.model import ParamSpec, ParamType, Playbook
 from playbooks.plan import Plan, format_estimate, format_rate
 
 __all__ = [
     "DRY_RUN_MARK",
+    "NO_SCHEDULES",
     "actions_taken",
-    "describe_condition",
     "format_catalog",
     "format_help",
     "format_history",
@@ -30,12 +31,23 @@ USAGE = [
     "`/playbook status RUN` — a run's steps, decisions and audit trail",
     "`/playbook history [NAME]` — recent runs",
     "`/playbook cancel RUN` — stop a run",
-    "`/schedule list` · `/schedule run|pause|resume ID`",
 ]
+SCHEDULE_USAGE = "`/schedule list` · `/schedule run|pause|resume ID`"
+_SCHEDULES_HERE = {
+    True: " — the config's schedules",
+    False: " — not available: no schedules are configured (see docs/scheduler.md)",
+    None: " — when the config has `schedules`",
+}
+NO_SCHEDULES = (
+    "No schedules are configured: add `schedules` to chatops.yaml, see docs/scheduler.md."
+)
 
 
-def usage() -> str:
-    return "Commands:\n" + "\n".join(f"• {line}" for line in USAGE)
+def usage(*, schedules: bool | None = None) -> str:
+    """The commands, saying whether ``/schedule`` works here: ``schedules`` tells whether
+    this process has schedules, None when the caller cannot know (a grammar error)."""
+    schedule = SCHEDULE_USAGE + _SCHEDULES_HERE[schedules]
+    return "Commands:\n" + "\n".join(f"• {line}" for line in [*USAGE, schedule])
 
 
 def format_catalog(playbooks: Iterable[Playbook]) -> str:
@@ -65,10 +77,9 @@ def format_help(playbook: Playbook, plan: Plan | None) -> str:
         lines.append(f"Who may start it: {', '.join(playbook.allowed)}")
     if playbook.approval:
         policy = playbook.approval
+        when = describe_condition(policy.required)
         if isinstance(policy.required, str):
-            when = describe_condition(policy.required)
-        else:
-            when = "always" if policy.required else "never"
+            when = f"when {when}"
         approvers = ", ".join(policy.approvers) or "anyone allowed"
         lines.append(f"Approval: {when} — {policy.min_approvals} of {approvers}")
     if playbook.params:
@@ -120,18 +131,6 @@ def _approval_note(playbook: Playbook) -> str:
     return ", needs approval"
 
 
-def describe_condition(expression: str) -> str:
-    """A ``when``-style condition over params, as people read it: ``{{ params.big }}`` is
-    "when `big` is true", ``{{ not params.big }}`` "when `big` is false", anything else
-    the expression itself without its braces and ``params.`` prefixes."""
-    text = expression.strip().removeprefix("{{").removesuffix("}}").strip()
-    negated = text.startswith("not ")
-    name = text.removeprefix("not ").strip()
-    if name.startswith("params.") and name[7:].isidentifier():
-        return f"when `{name[7:]}` is {'false' if negated else 'true'}"
-    return f"when `{text.replace('params.', '')}`"
-
-
 def _example(spec: ParamSpec) -> str:
     if spec.choices:
         return str(spec.choices[0])
@@ -154,7 +153,7 @@ def format_plan(plan: Plan) -> str:
         "Approval: " + ("required" if plan.needs_approval else "not required"),
     ]
     for index, step in enumerate(plan.steps, 1):
-        condition = f" (only if {step.condition.strip('{} ')})" if step.condition else ""
+        condition = f" (only if {describe_condition(step.condition)})" if step.condition else ""
         gated = " 🔐 asks for approval first" if step.gated and not step.skipped else ""
         skipped = " (skipped with these params)" if step.skipped else ""
         lines.append(f"{index}. `{step.id}` {step.text}{gated}{condition}{skipped}")

@@ -38,10 +38,11 @@ from bot.engine.observer import safely
 from bot.engine.outage import LOST_DATABASE, first_line
 from bot.engine.overdue import OverdueWatch
 from bot.lifecycle import SYSTEM, RunStatus
-from bot.plans import Plans
+from bot.plans import Plans, config_names
 from bot.policy import may_cancel, may_resume, may_run, may_start
 from bot.progress import Progress
 from bot.replies import (
+    NO_SCHEDULES,
     format_catalog,
     format_help,
     format_history,
@@ -73,7 +74,7 @@ class ChatOpsService:
         self.catalog = deps.catalog
         self.owner = OwnerId.for_this_process()
         self.chats: dict[str, Chat] = {}
-        self.plans = Plans(deps.registry, deps.catalog, deps.environ)
+        self.plans = Plans(deps.registry, deps.catalog, deps.environ, config_names(deps.config))
         self.progress = Progress(deps, self.chats, self.plans, owner=str(self.owner))
         self.overdue = OverdueWatch(deps.catalog, self.progress.overdue)
         self.executor = Executor(
@@ -301,7 +302,7 @@ class ChatOpsService:
             case ListPlaybooks():
                 await self._private(inv, format_catalog(self.catalog))
             case Help(playbook=None):
-                await self._private(inv, usage())
+                await self._private(inv, usage(schedules=self.scheduling is not None))
             case Help(playbook=str(name)):
                 playbook = self.catalog.get(name)
                 try:
@@ -328,9 +329,7 @@ class ChatOpsService:
                 await self._cancel(inv, inv.actor, run_id)
             case ScheduleCommand():
                 if self.scheduling is None:
-                    raise ChatOpsError(
-                        "No schedules are configured (see `schedules` in docs/scheduler.md)."
-                    )
+                    raise ChatOpsError(NO_SCHEDULES)
                 await self._private(inv, await self.scheduling.answer(inv.actor, command))
 
     async def start_scheduled(self, inv: Invocation, command: StartRun) -> RunRecord | None:

@@ -1,72 +1,73 @@
 """Dry runs: what each step of a playbook would do with given params, and what it would cost.
 
 Everything here is pure: no action is executed and no request is sent.
+
+A plan warns about everything a run would find missing, before it runs: every environment
+variable and secret a step reads (a poll's check too), every one an action reads by default
+(``PROMETHEUS_URL``), every SQL connection and notify channel the config lacks (and a
+connection's unset URL variable), and all of those for the sub-playbooks it runs, planned in
+turn with the params it gives them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import takewhile
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from playbooks.actions.base import Action
 from playbooks.actions.registry import ActionRegistry
-from playbooks.conditions import decided_by_params, names_read
-from playbooks.durations import format_duration, parse_duration
+from playbooks.conditions import decided_by_params
+from playbooks.describe import describe_condition
 from playbooks.errors import ParamError, PlaybookError, TemplateError
+from playbooks.lint.config_names import ConfigNames, undefined_name
 from playbooks.model import ApprovalPolicy, Playbook, Step
-from playbooks.model import Estimate as DeclaredEstimate
 from playbooks.params import resolve_params
-from playbooks.templating import (
-    DeferredValue,
-    EnvView,
-    SecretsView,
-    UndecidedInDryRun,
-    evaluate_condition,
-    has_template,
-    render_value,
+from playbooks.plan_estimate import (
+    MAX_DEPTH,
+    Estimate,
+    Rate,
+    contains_deferred,
+    estimate_playbook,
+    format_estimate,
+    format_rate,
+    plan_variables,
+    sub_playbook_params,
 )
+from playbooks.plan_render import Branch, render_for_plan
+from playbooks.templating import UndecidedInDryRun, evaluate_condition, render_value
 
 __all__ = [
     "Estimate",
     "Plan",
     "PlannedStep",
+    "Problem",
     "Rate",
     "approval_required",
     "build_plan",
+    "estimate_playbook",
     "format_estimate",
     "format_rate",
     "plan_variables",
     "render_changes",
 ]
 
-# A chain of sub-playbooks deeper than this is surely a mistake the linter missed.
-_MAX_DEPTH = 8
-
 
 @dataclass(frozen=True)
-class Rate:
-    """A playbook's own estimate per item of a list param: ``5m per model`` (count 2)."""
+class Problem:
+    """Something a step would fail on: ``reason``, met ``within`` the sub-playbooks named
+    (outermost first; none when it is the step's own)."""
 
-    unit: str
-    count: int
-    seconds: float
-    cost_usd: float
+    reason: str
+    within: tuple[str, ...] = ()
 
-
-@dataclass(frozen=True)
-class Estimate:
-    seconds: float = 0.0
-    cost_usd: float = 0.0
-    rate: Rate | None = None
-    """Set when the total is a per-item estimate times the number of items, and only then."""
-
-    def __add__(self, other: Estimate) -> Estimate:
-        # A sub-playbook's time added to a per-item total makes it no longer per item.
-        adds = bool(other.seconds or other.cost_usd)
-        rate = self.rate if not adds else None
-        return Estimate(self.seconds + other.seconds, self.cost_usd + other.cost_usd, rate)
+    def __str__(self) -> str:
+        if not self.within:
+            return self.reason
+        return f"{self.reason} (in `{' → '.join(self.within)}`)"
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,15 @@ class PlannedStep:
     text: str
     condition: str | None = None
     """A condition only the run can decide (it reads earlier steps' results)."""
-    problem: str | None = None
+    problems: tuple[Problem, ...] = ()
     gated: bool = False  # the step has its own approval gate
     skipped: bool = False
     """Its condition reads only params and is false with these: the run will skip it."""
+
+    @property
+    def problem(self) -> str | None:
+        """Every problem of the step in one line; None when it has none."""
+        return "; ".join(str(p) for p in self.problems) or None
 
 
 @dataclass(frozen=True)
@@ -94,53 +100,26 @@ class Plan:
     """What the run will change, in plain words (the playbook's ``changes``, rendered)."""
 
 
-def format_rate(declared: DeclaredEstimate) -> str | None:
-    """A per-item estimate as declared, before any items are known: ``5m per model · $0.05
-    per model``; None when the estimate is not per item (or its figures are templates)."""
-    if declared.per is None or has_template(declared.duration) or has_template(declared.cost_usd):
-        return None
-    unit = declared.unit_name
-    cost = float(declared.cost_usd)
-    money = f"${cost:,.2f} per {unit}" if cost else "$0"
-    return f"{format_duration(parse_duration(declared.duration))} per {unit} · {money}"
-
-
-def format_estimate(estimate: Estimate) -> str:
-    """``~10m (5m per model) · $0.10 ($0.05 per model)``, or ``~5s · $0``."""
-    rate = estimate.rate
-    text = f"~{format_duration(estimate.seconds)}"
-    if rate is not None and rate.seconds:
-        text += f" ({format_duration(rate.seconds)} per {rate.unit})"
-    text += f" · ${estimate.cost_usd:,.2f}" if estimate.cost_usd else " · $0"
-    if rate is not None and rate.cost_usd:
-        text += f" (${rate.cost_usd:,.2f} per {rate.unit})"
-    return text
-
-
-def plan_variables(params: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """Template variables for a dry run: results of steps are deferred, secrets stay hidden."""
-    return {
-        "params": dict(params),
-        "steps": DeferredValue("steps"),
-        "run": DeferredValue("run"),
-        "env": EnvView(environ),
-        "secrets": SecretsView(environ, reveal=False),
-    }
-
-
 def build_plan(
     playbook: Playbook,
     given: Mapping[str, Any],
     registry: ActionRegistry,
     playbooks: Mapping[str, Playbook],
     environ: Mapping[str, str],
+    *,
+    names: ConfigNames | None = None,
 ) -> Plan:
-    """The dry-run plan of ``playbook`` with the user's ``given`` params (ParamError if bad)."""
+    """The dry-run plan of ``playbook`` with the user's ``given`` params (ParamError if bad).
+
+    With ``names`` (what the config defines), the connections and channels steps name are
+    checked against it.
+    """
     params = resolve_params(playbook, given)
-    variables = plan_variables(params, environ)
-    steps = [plan_step(step, variables, registry) for step in playbook.steps]
-    rollback = [plan_step(step, variables, registry) for step in playbook.rollback]
-    problems = [f"{s.id}: {s.problem}" for s in [*steps, *rollback] if s.problem]
+    planner = _Planner(registry, playbooks, environ, names)
+    outer = (playbook.name,)
+    steps = [planner.step(step, params, outer) for step in playbook.steps]
+    rollback = [planner.step(step, params, outer) for step in playbook.rollback]
+    problems = _grouped([*steps, *rollback])
     try:
         changes = render_changes(playbook, params)
     except TemplateError as exc:
@@ -178,182 +157,192 @@ def approval_required(policy: ApprovalPolicy | None, params: Mapping[str, Any]) 
     return evaluate_condition(policy.required, {"params": dict(params)})
 
 
-def plan_step(step: Step, variables: Mapping[str, Any], registry: ActionRegistry) -> PlannedStep:
-    """The dry-run line of one step; a template or argument problem is reported, not raised.
-
-    A condition that reads only params is decided here: the step is shown as skipped, or
-    with no condition at all. A step skipped with these params reports no problem (its
-    arguments may need a setting that only the other branch uses).
-    """
-    try:
-        decided = decided_by_params(step.when, variables["params"])
-    except TemplateError as exc:
-        return PlannedStep(step.id, step.name or step.action, step.when, exc.reason)
-    if decided is False:
-        shown = _plan_line(step, None, variables, registry)
-        text = step.name or step.action if shown.problem else shown.text
-        return PlannedStep(step.id, text, None, None, gated=step.approval is not None, skipped=True)
-    condition = step.when.strip() if step.when and decided is None else None
-    return _plan_line(step, condition, variables, registry)
+def _grouped(steps: Sequence[PlannedStep]) -> list[str]:
+    """One line per problem, naming every step that meets it: ``a, b (clear-cache): …``."""
+    where: dict[str, list[str]] = {}
+    for step in steps:
+        for problem in step.problems:
+            place = step.id
+            if problem.within:
+                place += f" ({' → '.join(problem.within)})"
+            places = where.setdefault(problem.reason, [])
+            if place not in places:
+                places.append(place)
+    return [f"{', '.join(places)}: {reason}" for reason, places in where.items()]
 
 
-def _plan_line(
-    step: Step, condition: str | None, variables: Mapping[str, Any], registry: ActionRegistry
-) -> PlannedStep:
-    action = registry.get(step.action)
-    if action is None:
-        return PlannedStep(step.id, step.action, condition, f"unknown action `{step.action}`")
-    raw = {k: v for k, v in step.with_.items() if k not in action.lazy_args}
-    rendered: dict[str, Any] = {}
-    for key, value in raw.items():
+class _Planner:
+    """Plans steps against one catalog, environment and config."""
+
+    def __init__(
+        self,
+        registry: ActionRegistry,
+        playbooks: Mapping[str, Playbook],
+        environ: Mapping[str, str],
+        names: ConfigNames | None,
+    ) -> None:
+        self.registry = registry
+        self.playbooks = playbooks
+        self.environ = environ
+        self.names = names
+
+    def step(self, step: Step, params: Mapping[str, Any], outer: tuple[str, ...]) -> PlannedStep:
+        """The dry-run line of one step; a template or argument problem is reported, not
+        raised. ``outer`` names the playbooks it is planned within (outermost first).
+
+        A condition that reads only params is decided here: the step is shown as skipped,
+        or with no condition at all. A step skipped with these params reports no problem
+        (its arguments may need a setting that only the other branch uses).
+        """
         try:
-            rendered[key] = render_value(value, variables)
-        except UndecidedInDryRun:
-            # Branches on an earlier step's result: show this argument as written.
-            rendered[key] = value
+            decided = decided_by_params(step.when, params)
         except TemplateError as exc:
-            if not _reads_run_results(value):
-                return PlannedStep(step.id, step.name or step.action, condition, exc.reason)
-            # Computes with an earlier step's result (`steps.a.value - 1`), which a dry run
-            # only has a stand-in for: show this argument as written.
-            rendered[key] = value
-    lazy = {k: _shown(v, variables) for k, v in step.with_.items() if k in action.lazy_args}
-    try:
-        text = action.plan(action.parse({**rendered, **lazy}))
-    except ValidationError as exc:
-        if _contains_deferred(rendered):
-            # Depends on an earlier step's result: show the arguments as written.
-            text = f"{step.action} " + ", ".join(f"{k}={v}" for k, v in rendered.items())
-        else:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"])
-            return PlannedStep(step.id, step.action, condition, f"with.{where}: {first['msg']}")
-    if step.name:
-        text = f"{step.name}: {text}"
-    return PlannedStep(step.id, text, condition, gated=step.approval is not None)
+            return PlannedStep(step.id, step.name or step.action, step.when, (Problem(exc.reason),))
+        if decided is False:
+            shown = self._line(step, None, params, outer)
+            text = step.name or step.action if shown.problems else shown.text
+            return PlannedStep(step.id, text, None, gated=step.approval is not None, skipped=True)
+        condition = step.when.strip() if step.when and decided is None else None
+        return self._line(step, condition, params, outer)
 
-
-def estimate_playbook(
-    playbook: Playbook,
-    params: Mapping[str, Any],
-    registry: ActionRegistry,
-    playbooks: Mapping[str, Playbook],
-    environ: Mapping[str, str],
-    *,
-    depth: int,
-) -> Estimate:
-    """Upper bound of a run's duration and cost.
-
-    The playbook's own ``estimate`` when it declares one, else the sum of its steps' own
-    worst cases (waits, poll timeouts); plus every sub-playbook's estimate, conditional
-    ones included.
-    """
-    if depth > _MAX_DEPTH:
-        raise PlaybookError(f"sub-playbooks nest deeper than {_MAX_DEPTH} levels")
-    variables = plan_variables(params, environ)
-    own = _declared_estimate(playbook, variables)
-    if own is None:
-        taken = [s for s in playbook.steps if not _skipped(s, params)]
-        own = Estimate(seconds=sum(_step_seconds(s, variables, registry) for s in taken))
-    total = own
-    for step in playbook.steps:
-        if step.action != "playbook" or _skipped(step, params):
-            continue
+    def _line(
+        self,
+        step: Step,
+        condition: str | None,
+        params: Mapping[str, Any],
+        outer: tuple[str, ...],
+    ) -> PlannedStep:
+        gated = step.approval is not None
+        action = self.registry.get(step.action)
+        if action is None:
+            problem = Problem(f"unknown action `{step.action}`")
+            return PlannedStep(step.id, step.action, condition, (problem,), gated)
+        # A lazy argument is the action's own to evaluate (a poll's `until`) and is shown as
+        # written; one that is an action spec (a poll's `check`) renders like the step's own.
+        shown = {k: v for k, v in step.with_.items() if k not in action.lazy_args or _spec(v)}
+        kept = {k: v for k, v in step.with_.items() if k not in shown}
         try:
-            rendered = render_value(step.with_, variables)
-        except UndecidedInDryRun:
-            continue  # which sub-playbook, or with what, depends on an earlier result
-        child = playbooks.get(str(rendered.get("name")))
+            rendered = render_for_plan(shown, params, self.environ)
+        except TemplateError as exc:
+            return PlannedStep(
+                step.id, step.name or step.action, condition, (Problem(exc.reason),), gated
+            )
+        problems = [Problem(reason) for reason in rendered.unset]
+        texts: list[tuple[Branch, str]] = []
+        for branch in rendered.branches:
+            arguments = {**branch.value, **kept}
+            try:
+                args = action.parse(arguments)
+            except ValidationError as exc:
+                if contains_deferred(branch.value):
+                    # Depends on an earlier step's result: show the arguments as written.
+                    texts.append((branch, _as_written(step.action, branch.value)))
+                    continue
+                if rendered.unset:
+                    continue  # a stand-in for the unset variable is what it refuses
+                first = exc.errors(include_url=False)[0]
+                where = ".".join(str(p) for p in first["loc"])
+                problem = Problem(f"with.{where}: {first['msg']}")
+                return PlannedStep(step.id, step.action, condition, (problem,), gated)
+            problems += [Problem(reason) for reason in self._needs(step.action, action, args)]
+            if step.action == "playbook":
+                problems += self._sub_playbook(branch.value, outer)
+            try:
+                texts.append((branch, action.plan(args)))
+            except UndecidedInDryRun:
+                texts.append((branch, _as_written(step.action, branch.value)))
+        if rendered.unset or not texts:
+            # Stand-ins fill the unset variables: the step's name says what it does instead.
+            text = step.name or step.action
+        else:
+            text = _branch_text(texts)
+            if step.name:
+                text = f"{step.name}: {text}"
+        return PlannedStep(step.id, text, condition, tuple(dict.fromkeys(problems)), gated)
+
+    def _needs(self, name: str, action: Action[Any], args: BaseModel) -> list[str]:
+        """What the action, with these arguments, needs that is not there: variables it
+        reads by default, a connection or channel the config lacks; a poll's check too."""
+        found = [
+            f"environment variable {variable} is not set"
+            for variable in action.environment(args)
+            if not self.environ.get(variable)
+        ]
+        names = self.names
+        connection = getattr(args, "connection", None)
+        channel = getattr(args, "channel", None)
+        if names is not None and name == "sql" and isinstance(connection, str):
+            variable = names.connection_env.get(connection)
+            if connection not in names.connections:
+                found.append(undefined_name(names, "connection", connection, names.connections))
+            elif variable and not self.environ.get(variable):
+                found.append(
+                    f"connection `{connection}` reads its URL from {variable}, which is not set"
+                )
+        if (
+            names is not None
+            and name == "notify"
+            and isinstance(channel, str)
+            and (channel not in names.channels)
+        ):
+            found.append(undefined_name(names, "channel", channel, names.channels))
+        check = getattr(args, "check", None)
+        if name == "poll" and isinstance(check, dict) and isinstance(check.get("action"), str):
+            checker = self.registry.get(check["action"])
+            if checker is not None:
+                try:
+                    parsed = checker.parse({k: v for k, v in check.items() if k != "action"})
+                except ValidationError:
+                    return found  # `chatops check` names it; the run fails the step on it
+                found += self._needs(check["action"], checker, parsed)
+        return found
+
+    def _sub_playbook(self, value: Mapping[str, Any], outer: tuple[str, ...]) -> list[Problem]:
+        """The problems of the sub-playbook a ``playbook`` step runs, planned with the params
+        it is given (each named by where it is met); none when they are known only at run
+        time. A loop, which ``chatops check`` refuses, is named rather than followed."""
+        child = self.playbooks.get(str(value.get("name")))
         if child is None:
-            continue
-        given = rendered.get("params", {})
-        if given is None:
-            given = {}
-        if not isinstance(given, Mapping):
-            continue  # all of them come from an earlier step: nothing to estimate yet
-        # A value from an earlier step (`steps.x.output`) is only known at run time: it is
-        # not wrong, so estimate with the child's default for it.
-        deferred = {k for k, v in given.items() if k in child.params and _contains_deferred(v)}
-        if any(child.params[k].required for k in deferred):
-            continue  # without its required value there is nothing to estimate yet
-        child_params = resolve_params(child, {k: v for k, v in given.items() if k not in deferred})
-        total += estimate_playbook(
-            child, child_params, registry, playbooks, environ, depth=depth + 1
-        )
-    return total
+            return []  # `chatops check` refuses it; the run fails the step on it
+        if child.name in outer or len(outer) > MAX_DEPTH:
+            return [Problem(f"sub-playbooks call each other: {' → '.join((*outer, child.name))}")]
+        try:
+            params = sub_playbook_params(child, value.get("params"))
+        except ParamError:
+            return []  # the estimate reports it, with the reason
+        if params is None:
+            return []
+        found: list[Problem] = []
+        for step in [*child.steps, *child.rollback]:
+            planned = self.step(step, params, (*outer, child.name))
+            found += [Problem(p.reason, (child.name, *p.within)) for p in planned.problems]
+        return found
 
 
-def _declared_estimate(playbook: Playbook, variables: Mapping[str, Any]) -> Estimate | None:
-    declared = playbook.estimate
-    if not declared.duration and not declared.cost_usd:
-        return None
-    duration = render_value(declared.duration, variables)
-    try:
-        seconds = parse_duration(duration)
-    except ValueError:
-        raise TemplateError(f"estimate.duration rendered to {duration!r}, not a duration") from None
-    cost = render_value(declared.cost_usd, variables)
-    try:
-        cost_usd = float(cost)
-    except (TypeError, ValueError):
-        raise TemplateError(f"estimate.cost_usd rendered to {cost!r}, not a number") from None
-    if declared.per is None:
-        return Estimate(seconds, cost_usd)
-    items = variables["params"].get(declared.per) or []
-    count = len(items)
-    rate = Rate(declared.unit_name, count, seconds, cost_usd)
-    return Estimate(seconds * count, cost_usd * count, rate)
+def _spec(value: Any) -> bool:
+    """Whether a lazy argument is an action spec (``{action: http, url: …}``)."""
+    return isinstance(value, dict) and isinstance(value.get("action"), str)
 
 
-def _reads_run_results(value: Any) -> bool:
-    """Whether a template in ``value`` reads what only a run knows (``steps``, ``run``)."""
-    if isinstance(value, dict):
-        return any(_reads_run_results(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_reads_run_results(item) for item in value)
-    if not has_template(value):
-        return False
-    names = names_read(value)
-    return names is not None and bool(names & {"steps", "run"})
+def _as_written(action: str, value: Mapping[str, Any]) -> str:
+    return f"{action} " + ", ".join(f"{k}={v}" for k, v in value.items())
 
 
-def _shown(value: Any, variables: Mapping[str, Any]) -> Any:
-    """A lazy argument as the plan shows it: an action spec (a poll's ``check``) rendered
-    as far as a dry run can, anything else (a condition over ``value``) as written."""
-    if not isinstance(value, dict):
-        return value
-    try:
-        return render_value(value, variables)
-    except (TemplateError, UndecidedInDryRun):
-        return value
+def _branch_text(texts: Sequence[tuple[Branch, str]]) -> str:
+    """One line for every branch of a step: ``post in the run's thread: if `monitor`
+    succeeded, “…”; otherwise “…”`` (only the part after what every branch shares differs)."""
+    lines = [text for _, text in texts]
+    if len(set(lines)) == 1:
+        return lines[0]
+    shared = "".join(c[0] for c in takewhile(lambda c: len(set(c)) == 1, zip(*lines, strict=False)))
+    cut = shared.rfind(": ")
+    head = shared[: cut + 2] if cut >= 0 else ""
+    parts = [f"if {_assumed(branch)}, {text[len(head) :]}" for branch, text in texts[:-1]]
+    parts.append(f"otherwise {texts[-1][1][len(head) :]}")
+    return head + "; ".join(parts)
 
 
-def _skipped(step: Step, params: Mapping[str, Any]) -> bool:
-    """Whether the run will skip ``step`` with these params (its condition reads only them)."""
-    try:
-        return decided_by_params(step.when, params) is False
-    except TemplateError:
-        return False  # the run fails that step instead; count it
-
-
-def _step_seconds(step: Step, variables: Mapping[str, Any], registry: ActionRegistry) -> float:
-    action = registry.get(step.action)
-    if action is None or step.action == "playbook":
-        return 0.0
-    raw = {k: v for k, v in step.with_.items() if k not in action.lazy_args}
-    lazy = {k: v for k, v in step.with_.items() if k in action.lazy_args}
-    try:
-        return action.estimate_seconds(action.parse({**render_value(raw, variables), **lazy}))
-    except (TemplateError, ValidationError, UndecidedInDryRun):
-        # A message that branches on an earlier result (`{% if steps.x.ok %}`) takes no time.
-        return 0.0
-
-
-def _contains_deferred(value: Any) -> bool:
-    if isinstance(value, DeferredValue):
-        return True
-    if isinstance(value, dict):
-        return any(_contains_deferred(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_contains_deferred(v) for v in value)
-    return isinstance(value, str) and "<steps." in value
+def _assumed(branch: Branch) -> str:
+    return " and ".join(
+        describe_condition(path if value else f"not {path}") for path, value in branch.assumed
+    )

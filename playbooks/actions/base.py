@@ -129,3 +129,8 @@ class Action(ABC, Generic[ArgsT]):
     def estimate_seconds(self, args: ArgsT) -> float:
         """Worst-case seconds this action may take; 0 when it is quick."""
         return 0.0
+
+    def environment(self, args: ArgsT) -> tuple[str, ...]:
+        """Environment variables ``execute`` reads itself with these arguments (a default
+        such as ``PROMETHEUS_URL``); a dry run warns about each one that is unset."""
+        return ()

@@ -60,6 +60,9 @@ class PrometheusAction(Action[PrometheusArgs]):
         where = f" at {display_url(args.url)}" if args.url else ""
         return f"query Prometheus{where}: `{args.query}`"
 
+    def environment(self, args: PrometheusArgs) -> tuple[str, ...]:
+        return () if args.url else ("PROMETHEUS_URL",)
+
     async def execute(self, args: PrometheusArgs, ctx: ActionContext) -> ActionResult:
         base = args.url or ctx.environ.get("PROMETHEUS_URL")
         if not base:

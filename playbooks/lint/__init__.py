@@ -16,6 +16,7 @@ The modules, one check each:
 - :mod:`~playbooks.lint.secret_use` finds secrets a template uses other than placing them whole;
 - :mod:`~playbooks.lint.actions` checks each step's action and its arguments;
 - :mod:`~playbooks.lint.config_names` checks roles, channels and connections against the config;
+- :mod:`~playbooks.lint.estimates` warns about a declared estimate below what the waits take;
 - :mod:`~playbooks.lint.sub_playbooks` checks sub-playbook calls across the catalog.
 """
 

@@ -6,14 +6,14 @@ What is checked, and what is only a warning, is told on :class:`ConfigNames`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from playbooks.lint.checked_file import CheckedFile
 from playbooks.templating import has_template
 from playbooks.yamlsource import Loc
 
-__all__ = ["ConfigNames", "check_access", "check_config_references"]
+__all__ = ["ConfigNames", "check_access", "check_config_references", "undefined_name"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,9 @@ class ConfigNames:
     roles: frozenset[str] = frozenset()
     channels: frozenset[str] = frozenset()
     connections: frozenset[str] = frozenset()
+    connection_env: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    """The environment variable each connection reads its URL from, when known (a dry run
+    warns when it is unset)."""
 
 
 def check_access(checked: CheckedFile, names: ConfigNames) -> None:
@@ -88,11 +91,13 @@ def _names_in(
 
 
 def _undefined(names: ConfigNames, kind: str, name: str, known: frozenset[str]) -> str:
+    return f"{undefined_name(names, kind, name, known)}: this step will fail until one is added"
+
+
+def undefined_name(names: ConfigNames, kind: str, name: str, known: frozenset[str]) -> str:
+    """``no connection `app` in the config (built-in defaults; it defines no connections)``."""
     defined = f"it defines {', '.join(sorted(known))}" if known else f"it defines no {kind}s"
-    return (
-        f"no {kind} `{name}` in the config ({names.source}; {defined}):"
-        " this step will fail until one is added"
-    )
+    return f"no {kind} `{name}` in the config ({names.source}; {defined})"
 
 
 def _literal(value: Any) -> TypeGuard[str]:

@@ -10,6 +10,7 @@ from playbooks.errors import PlaybookFileError
 from playbooks.lint.actions import check_actions
 from playbooks.lint.checked_file import CheckedFile, by_line
 from playbooks.lint.config_names import ConfigNames, check_access
+from playbooks.lint.estimates import check_estimate
 from playbooks.lint.schema import check_params, check_schema
 from playbooks.lint.templates import check_templates
 from playbooks.model import Playbook
@@ -61,6 +62,8 @@ def lint_playbook(
     if templates:
         check_templates(checked, registry)
     check_actions(checked, registry, names)
+    if playbook is not None:
+        check_estimate(checked, playbook)
     if names is not None:
         check_access(checked, names)
     return PlaybookLint(playbook, by_line(checked.errors), by_line(checked.warnings))

@@ -55,6 +55,22 @@ steps:
     with: {check: {action: nosuch, qury: x}, until: "value <"}
 """
 
+TOO_QUICK = """\
+name: too-quick
+estimate: {duration: 1s}
+steps:
+  - id: kick
+    action: http
+    with: {url: "http://127.0.0.1:9/kick"}
+  - id: settle
+    action: wait
+    with: {duration: 12s}
+  - id: maybe
+    when: "{{ steps.kick.failed }}"
+    action: wait
+    with: {duration: 1h}
+"""
+
 GUARDED_PLAYBOOK = """\
 name: guarded
 allowed: [sre]
@@ -255,6 +271,18 @@ def test_check_names_file_line_and_field(tmp_path: Path) -> None:
     )
 
 
+def test_check_warns_about_an_estimate_below_what_the_waits_alone_take(tmp_path: Path) -> None:
+    (tmp_path / "quick.yaml").write_text(TOO_QUICK)
+    result = runner.invoke(
+        app, ["check"], env={"CHATOPS_PLAYBOOK_DIRS": str(tmp_path), "CHATOPS_CONFIG": None}
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        f"warning: {tmp_path}/quick.yaml:2: estimate.duration: 1s is less than the 12s every"
+        " run waits (`settle`): declare at least 12s"
+    ) in result.stderr.splitlines()
+
+
 def test_check_refuses_secrets_in_the_config(tmp_path: Path) -> None:
     config = tmp_path / "chatops.yaml"
     config.write_text("roles: {}\nslack_bot_token: xoxb-123\n")
@@ -272,6 +300,33 @@ def test_plan_prints_a_dry_run_and_sends_nothing() -> None:
     assert result.exit_code == 0, result.output
     assert "POST http://127.0.0.1:9/kb/_cache/clear" in result.output
     assert "nothing was executed" in result.output
+
+
+UNSET = dict.fromkeys(
+    ["ES_URL", "PROMETHEUS_URL", "JAEGER_URL", "API_URL", "GRAFANA_URL", "CHATOPS_CONFIG"]
+)
+
+
+def test_plan_warns_about_everything_latency_spike_would_miss_and_prints_no_template() -> None:
+    result = runner.invoke(
+        app,
+        ["plan", "latency-spike"],
+        env={**UNSET, "CHATOPS_PLAYBOOK_DIRS": "", "GRAFANA_URL": "https://grafana"},
+    )
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("⚠️")]
+    assert warnings == [
+        "⚠️ slow_traces: environment variable JAEGER_URL is not set",
+        "⚠️ long_queries: no connection `app` in the config"
+        " (built-in defaults; it defines no connections)",
+        "⚠️ circuit_breakers: environment variable API_URL is not set",
+        "⚠️ clear_cache (clear-cache), refresh_synonyms (refresh-synonyms):"
+        " environment variable ES_URL is not set",
+        "⚠️ monitor: environment variable PROMETHEUS_URL is not set",
+    ]
+    assert "(only if `monitor` failed)" in result.output
+    assert "8. `report` post in the run's thread: if `monitor` succeeded, “p95" in result.output
+    assert "{{" not in result.output and "{%" not in result.output
 
 
 def test_plan_rejects_bad_params_and_unknown_playbooks() -> None:

@@ -56,3 +56,45 @@ async def test_a_boolean_param_in_a_url_is_spelled_true_or_false(make_bot: BotFa
     [said] = await bot.send("/playbook condappr big=true --dry-run")
     assert "/go?big=true" in said.text
     assert "True" not in said.text
+
+
+async def test_the_card_says_conditions_and_branching_messages_in_words(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot()
+    await bot.send("/playbook latency-spike")
+    card = bot.card(1)
+    assert (
+        "▫️ 7. `refresh_synonyms` run playbook `refresh-synonyms`"
+        " (index_name=knowledge_base, reindex=false) (only if `monitor` failed)"
+    ) in card.plan
+    assert (
+        "▫️ 8. `report` post in the run's thread: if `monitor` succeeded,"
+        " “p95 recovered below 0.5s after clearing the cache.”; otherwise"
+        " “p95 did not recover within 5 minutes; synonyms were refreshed. If it is still h…”"
+    ) in card.plan
+    assert not any("{{" in line or "{%" in line for line in card.plan)
+
+
+async def test_the_card_warns_about_the_connection_the_config_lacks(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot(env={"PROMETHEUS_URL": ""})
+    await bot.send("/playbook latency-spike")
+    assert bot.card(1).notes == [
+        "⚠️ long_queries: no connection `app` in the config"
+        " (built-in defaults; it defines no connections)",
+        "⚠️ monitor: environment variable PROMETHEUS_URL is not set",
+    ]
+
+
+async def test_a_playbook_of_only_http_steps_has_an_unknown_estimate_not_0s(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot(playbooks={"plain": NO_PARAMS})
+    await bot.send("/playbook plain")
+    assert {f.label: f.value for f in bot.card(1).fields}["Estimate"] == "unknown"
+    [dry] = await bot.send("/playbook plain --dry-run")
+    assert "Risk: low · Estimate: unknown" in dry.text
+    [helped] = await bot.send("/playbook help plain")
+    assert "Estimate with defaults: unknown" in helped.text

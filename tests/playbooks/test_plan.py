@@ -18,6 +18,7 @@ ENVIRON = {
     "ES_URL": "http://es.internal:9200",
     "JAEGER_URL": "http://jaeger.internal:16686",
     "API_URL": "http://api.internal",
+    "PROMETHEUS_URL": "http://prometheus.internal:9090",
     "GRAFANA_URL": "https://grafana.example.com",
     "API_TOKEN": "tok-very-secret-value",
 }
@@ -307,10 +308,15 @@ def test_a_dry_run_never_shows_a_secret(
     assert ENVIRON["API_TOKEN"] not in repr(plan)
 
 
-def test_a_branch_on_a_later_result_is_shown_as_written_not_guessed(
+def test_a_message_branching_on_an_earlier_result_names_each_branch_instead_of_guessing(
     registry: ActionRegistry, playbooks: dict[str, Playbook]
 ) -> None:
     plan = plan_of("latency-spike", {}, registry, playbooks, environ={"ES_URL": "http://es"})
     report = plan.steps[-1]
-    assert report.text.startswith("post in the run's thread: “{% if steps.monitor.ok %}")
+    assert report.text == (
+        "post in the run's thread: if `monitor` succeeded,"
+        " “p95 recovered below 0.5s after clearing the cache.”;"
+        " otherwise “p95 did not recover within 5 minutes; synonyms were refreshed."
+        " If it is still h…”"
+    )
     assert report.problem is None

@@ -173,7 +173,26 @@ async def test_someone_not_allowed_is_refused_privately_and_nothing_changes(
     assert unknown.text == "There is no schedule `nope` (schedules: `summary`, `daily-summary`)."
 
 
-async def test_without_schedules_the_commands_say_so(scheduled: ScheduledFactory) -> None:
+async def test_without_schedules_the_commands_and_the_help_say_so(
+    scheduled: ScheduledFactory,
+) -> None:
     bot = await scheduled()
     [answer] = await bot.bot.send("/schedule list")
-    assert answer.text == "No schedules are configured (see `schedules` in docs/scheduler.md)."
+    assert answer.text == (
+        "No schedules are configured: add `schedules` to chatops.yaml, see docs/scheduler.md."
+    )
+    [helped] = await bot.bot.send("/playbook help")
+    assert helped.text.splitlines()[-1] == (
+        "• `/schedule list` · `/schedule run|pause|resume ID`"
+        " — not available: no schedules are configured (see docs/scheduler.md)"
+    )
+
+
+async def test_with_schedules_the_help_offers_the_schedule_commands(
+    scheduled: ScheduledFactory,
+) -> None:
+    bot = await scheduled(config=CONFIG)
+    [helped] = await bot.bot.send("/playbook help")
+    assert helped.text.splitlines()[-1] == (
+        "• `/schedule list` · `/schedule run|pause|resume ID` — the config's schedules"
+    )

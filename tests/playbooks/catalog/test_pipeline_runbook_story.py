@@ -30,7 +30,7 @@ async def test_database_rate_limit_dry_run_reads_only_unless_asked_to_end_idle_s
     assert "query Prometheus: `sum(increase(database_rate_limit_errors_total[15m]))`" in text
     assert "every 1m for up to 15m: prometheus" in text
     assert "• Nothing changes: the database and the metrics are only read" in text
-    assert "(only if steps.backoff.failed)" in text
+    assert "(only if `backoff` failed)" in text
     assert "Approval: required" in terminate
     assert (
         "• Sessions idle in a transaction for over 5 minutes are TERMINATED (their"

@@ -38,8 +38,7 @@ async def test_latency_spike_dry_run_starts_at_the_dashboard_and_names_its_sub_p
     assert "1. `dashboard` Look at the dashboard: post in the run's thread" in text
     assert "run playbook `clear-cache` (index_name=kb)" in text
     assert (
-        "run playbook `refresh-synonyms` (index_name=kb, reindex=false)"
-        " (only if steps.monitor.failed)"
+        "run playbook `refresh-synonyms` (index_name=kb, reindex=false) (only if `monitor` failed)"
     ) in text
     assert "Estimate: ~6m 35s · $0" in text
     assert "• Caches of kb will be cleared (brief latency while they rebuild)" in text
@@ -93,7 +92,7 @@ async def test_data_quality_drop_dry_run_lists_the_sequence_and_its_whole_estima
     assert "3. `wait_for_eval` Let the eval run: wait 15m" in text
     # 15m of waiting, 2m of dependencies and 5m for each of the two models; $0.01 + $0.10.
     assert "Estimate: ~27m · $0.11" in text
-    assert "(only if not steps.quality.ok or steps.quality.value < params.min_score)" in text
+    assert "(only if `quality` did not succeed or `steps.quality.value < min_score`)" in text
     assert stub_server.requests == []
     assert commands.calls() == []
 
@@ -160,7 +159,7 @@ async def test_planner_canary_regression_dry_run_contains_first_and_gates_the_ro
         " (version=v1.2.3-canary, target_percent=5, gradual=false)"
     ) in text
     assert "2. `monitor` Watch canary accuracy: every 1m for up to 10m" in text
-    assert "🔐 asks for approval first (only if steps.monitor.failed)" in text
+    assert "🔐 asks for approval first (only if `monitor` failed)" in text
     assert "Risk: high · Estimate: ~13m · $0" in text
     assert "• Evals are NOT re-run (that would not help)" in text
     assert stub_server.requests == []
