@@ -252,7 +252,10 @@ def check() -> None:
 def playbooks_list() -> None:
     """Every playbook in the catalog."""
     for playbook in _catalog():
-        approval = " · approval" if playbook.approval else ""
+        policy = playbook.approval
+        approval = ""
+        if policy is not None and policy.required is not False:
+            approval = " · approval?" if isinstance(policy.required, str) else " · approval"
         typer.echo(
             f"{playbook.name:<28} {playbook.risk.value:<6}{approval:<11} {playbook.display_title}"
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playbooks.actions.registry import ActionRegistry
+from playbooks.describe import describe_condition
 from playbooks.durations import format_duration
 from playbooks.errors import ChatOpsError, ParamError
 from playbooks.model import ApprovalPolicy, ParamSpec, ParamType, Playbook, Step
@@ -186,7 +187,7 @@ def _approval(playbook: Playbook) -> str:
 def _when(policy: ApprovalPolicy) -> str:
     if policy.required is True:
         return "always"
-    return f"when `{_expression(str(policy.required))}`"
+    return f"when {describe_condition(str(policy.required))}"
 
 
 def _who(policy: ApprovalPolicy) -> str:
@@ -263,7 +264,7 @@ def _step(step: Step) -> str:
         text += f" `{step.with_['name']}`"
     text += ")"
     if step.when:
-        text += f", only when `{_expression(step.when)}`"
+        text += f", only when {describe_condition(step.when)}"
     if step.approval is not None:
         text += ", asks for approval first"
     if step.continue_on_failure:
