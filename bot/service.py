@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,15 +27,12 @@ from bot.commands import (
     ScheduleCommand,
     StartRun,
 )
-from bot.db.connect import UNREACHABLE
 from bot.db.records import RunRecord
 from bot.dependencies import Dependencies
-from bot.engine.cancellation import stop_if_cancelled
 from bot.engine.executor import Executor
-from bot.engine.liveness import OwnerId, is_orphaned, must_let_go
-from bot.engine.observer import safely
-from bot.engine.outage import LOST_DATABASE, first_line
+from bot.engine.liveness import OwnerId
 from bot.engine.overdue import OverdueWatch
+from bot.engine.runs_here import RunsHere
 from bot.lifecycle import SYSTEM, RunStatus
 from bot.plans import Plans, config_names
 from bot.policy import may_cancel, may_resume, may_run, may_start
@@ -52,6 +48,7 @@ from bot.replies import (
 )
 from bot.run_lookup import no_such_run, not_now, require_run
 from bot.scheduling import Scheduling
+from bot.upkeep import Upkeep
 from playbooks.errors import ChatOpsError, ParamError
 from playbooks.plan import Plan
 
@@ -92,14 +89,21 @@ class ChatOpsService:
             default_timeout=deps.config.engine.default_step_timeout,
             gate_poll=deps.config.engine.approval_poll_every,
         )
-        self.approvals = Approvals(
-            deps, self.progress, self.executor, owner=str(self.owner), start_run=self._spawn
+        self.runs = RunsHere(
+            store=deps.store,
+            catalog=deps.catalog,
+            executor=self.executor,
+            progress=self.progress,
+            overdue=self.overdue,
+            clock=deps.clock,
         )
-        self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._stopping: set[int] = set()  # runs stopped here because heartbeats were lost
+        self.upkeep = Upkeep(deps, self.runs, self.progress, owner=self.owner)
+        self.approvals = Approvals(
+            deps, self.progress, self.executor, owner=str(self.owner), start_run=self.runs.spawn
+        )
         self._background: list[asyncio.Task[None]] = []
         self.scheduling: Scheduling | None = None
-        deps.metrics.active_runs.set_function(lambda: len(self._tasks))
+        deps.metrics.active_runs.set_function(lambda: len(self.runs))
 
     def attach(self, chat: Chat) -> None:
         self.chats[chat.surface] = chat
@@ -113,11 +117,13 @@ class ChatOpsService:
     async def start(self) -> None:
         """Find runs a dead process left behind and expire approval waits that lapsed while
         no process was running, then keep heartbeating in the background."""
-        await self.sweep()
+        await self.upkeep.sweep()
         await self.approvals.check()
         self._background = [
-            asyncio.create_task(self._liveness_loop(), name="liveness"),
-            asyncio.create_task(self._cancel_watch_loop(), name="cancel-watch"),
+            asyncio.create_task(self.upkeep.loop(), name="liveness"),
+            asyncio.create_task(
+                self.runs.watch(self.deps.config.engine.cancel_check_every), name="cancel-watch"
+            ),
             asyncio.create_task(
                 self.approvals.watch(self.deps.config.engine.heartbeat_every), name="deadlines"
             ),
@@ -132,140 +138,21 @@ class ChatOpsService:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background = []
-        for run_id in list(self._tasks):
-            try:
-                stopped = await self.store.transition(
-                    run_id,
-                    expected={RunStatus.RUNNING},
-                    to=RunStatus.INTERRUPTED,
-                    actor=SYSTEM,
-                    surface=SYSTEM,
-                    error="the bot was shut down while this run was executing",
-                )
-            except UNREACHABLE as exc:
-                # It stays running under this process's name; once the database is back, a
-                # sweep (the next start here, or another replica) finds it interrupted.
-                log.warning("shutdown_not_recorded", run=run_id, error=first_line(exc))
-                stopped = None
-            if stopped is not None:
-                await safely(self.progress.run_changed(stopped))
-            executing = self._tasks.get(run_id)
-            if executing is not None:  # None: it ended by itself meanwhile
-                executing.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks.values()), timeout=grace)
+        await self.runs.interrupt_all(grace=grace)
         await self.progress.settle()
 
     async def wait_idle(self) -> None:
         """Wait until every run executing in this process has ended and its card is edited."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self.runs.wait_idle()
         await self.progress.settle()
 
     async def sweep(self) -> list[RunRecord]:
         """Mark runs whose executing process died as ``interrupted``; returns them."""
-        now = self.deps.clock.now()
-        stale = timedelta(seconds=self.deps.config.engine.stale_after)
-        found = []
-        for run in await self.store.running_elsewhere(str(self.owner)):
-            if run.id in self._tasks or not is_orphaned(
-                run, me=self.owner, now=now, stale_after=stale
-            ):
-                continue
-            interrupted = await self.store.transition(
-                run.id,
-                expected={RunStatus.RUNNING},
-                to=RunStatus.INTERRUPTED,
-                actor=SYSTEM,
-                surface=SYSTEM,
-                error=f"the process running it ({run.owner}) stopped",
-            )
-            if interrupted is not None:
-                found.append(interrupted)
-                await safely(self.progress.run_changed(interrupted))
-        return found
+        return await self.upkeep.sweep()
 
     async def check_approvals(self) -> None:
         """Expire approval waits and send reminders (run periodically; safe on any replica)."""
         await self.approvals.check()
-
-    async def _liveness_loop(self) -> None:
-        """Heartbeat, sweep, chat resync: every ``heartbeat_every``, for
-        as long as the process runs. A round that fails (the database away, a chat surface
-        refusing) is logged and the next one tries again."""
-        engine = self.deps.config.engine
-        every = engine.heartbeat_every
-        # Event-dedup keys (Store.first_delivery) are dropped a day after they were seen, at
-        # most once an hour: retries come within minutes, and the table must not grow forever.
-        keep_deliveries, forget_every = timedelta(days=1), 3600.0
-        forgot_at: float | None = None
-        loop = asyncio.get_running_loop()
-        beat_at = loop.time()
-        while True:
-            stop_if_cancelled()  # a round's database call may have lost a cancellation
-            # Real time, not the injectable clock: this paces the process, not a playbook.
-            await asyncio.sleep(every)
-            try:
-                # A heartbeat slower than the time between two (or a second) is as good as
-                # lost: a hung one must not hold up the check below.
-                async with asyncio.timeout(max(every, 1.0)):
-                    await self.store.heartbeat(str(self.owner))
-                beat_at = loop.time()
-            except Exception as exc:
-                _log_round_failed("liveness_check_failed", exc, check="heartbeat")
-                if must_let_go(beat_at, loop.time(), stale_after=engine.stale_after):
-                    self._let_go_of_runs()
-                continue  # the rest would fail the same way
-            try:
-                await self.sweep()
-                await self.progress.resync_cards()
-                now = loop.time()
-                if forgot_at is None or now - forgot_at >= forget_every:
-                    forgot_at = now
-                    await self.store.forget_deliveries(
-                        seen_before=self.deps.clock.now() - keep_deliveries
-                    )
-            except Exception as exc:
-                _log_round_failed("liveness_check_failed", exc, check="sweep")
-
-    def _let_go_of_runs(self) -> None:
-        """Stop every run executing here: this process's heartbeats have not reached the
-        database for so long that another replica may soon presume it dead and take its
-        runs over. Each is recorded interrupted once the database answers (unless another
-        replica got there first), so no run ever executes in two places."""
-        for run_id, task in self._tasks.items():
-            if run_id not in self._stopping and run_id not in self.executor.stops.ending:
-                log.warning("run_let_go", run=run_id, reason="heartbeats lost")
-                self._stopping.add(run_id)
-                task.cancel()
-
-    async def _cancel_watch_loop(self) -> None:
-        """Stop runs executing here that another replica cancelled: one query for them all.
-
-        Only a status someone else sets stops a run (cancelled, or interrupted by a replica
-        that presumed this one dead); a run that has just ended by itself is still reporting
-        its end, which a cancel would lose.
-        """
-        stopped_elsewhere = {RunStatus.CANCELLED, RunStatus.INTERRUPTED}
-        every = self.deps.config.engine.cancel_check_every
-        while True:
-            stop_if_cancelled()  # a round's database call may have lost a cancellation
-            await asyncio.sleep(every)
-            if not self._tasks:
-                continue
-            try:
-                statuses = await self.store.statuses(list(self._tasks))
-            except Exception as exc:
-                _log_round_failed("cancel_check_failed", exc)
-                continue
-            for run_id, status in statuses.items():
-                task = self._tasks.get(run_id)
-                if run_id in self.executor.stops.ending:
-                    continue  # this process is recording how it stopped: its own status
-                if task is not None and status in stopped_elsewhere:
-                    self.progress.forget(run_id)  # its cached row says running no longer
-                    task.cancel()
-                    self.progress.request_refresh(run_id)  # the card shows how it stopped
 
     # -- inbound ------------------------------------------------------------------------
 
@@ -440,7 +327,7 @@ class ChatOpsService:
         started = await self._start_running(press, run, RunStatus.PENDING, "run")
         self.progress.first_start(run.id)
         await self.progress.announce(started, f"▶️ Started by {press.actor.display}.")
-        self._spawn(started)
+        self.runs.spawn(started)
 
     async def _resume(self, press: ButtonPress, run: RunRecord) -> None:
         refusal = may_resume(press.actor, run, self.catalog.get(run.playbook), self.deps.config)
@@ -450,7 +337,7 @@ class ChatOpsService:
         await self.progress.announce(
             resumed, f"▶️ Resumed by {press.actor.display}; steps that succeeded are not repeated."
         )
-        self._spawn(resumed, resume=True)
+        self.runs.spawn(resumed, resume=True)
 
     async def _start_running(
         self, press: ButtonPress, run: RunRecord, expected: RunStatus, verb: str
@@ -484,69 +371,14 @@ class ChatOpsService:
         )
         if cancelled is None:
             raise ChatOpsError(await not_now(self.store, run.id, "cancel"))
-        task = self._tasks.get(run.id)
-        if task is not None:
-            task.cancel()  # stops the current step; a shell step's process is killed
+        self.runs.cancel(run.id)  # stops the current step; a shell step's process is killed
         await self.progress.announce(cancelled, f"⛔ Cancelled by {actor.display}.")
         await self.progress.approval_closed(cancelled, f"⛔ Cancelled by {actor.display}.", None)
         if isinstance(origin, Invocation):
             await self._private(origin, f"Run #{run.id} cancelled.")
-
-    # -- running ------------------------------------------------------------------------
-
-    def _spawn(self, run: RunRecord, *, resume: bool = False) -> None:
-        task = asyncio.create_task(self._execute(run, resume), name=f"run-{run.id}")
-        self._tasks[run.id] = task
-        elapsed = 0.0
-        if run.started_at is not None:
-            elapsed = max((self.deps.clock.now() - run.started_at).total_seconds(), 0.0)
-        self.overdue.started(run, elapsed)
-
-        def ended(_task: asyncio.Task[None]) -> None:
-            self._tasks.pop(run.id, None)
-            self.overdue.ended(run.id)
-
-        task.add_done_callback(ended)
-
-    async def _execute(self, run: RunRecord, resume: bool) -> None:
-        """A run's task. Nothing awaits it, so it ends every way without raising: how the
-        run ended is in the database and in chat, or in the log when neither could be told."""
-        try:
-            await self.executor.execute(run, self.catalog.get(run.playbook), SYSTEM, resume=resume)
-        except asyncio.CancelledError:
-            if run.id not in self._stopping:
-                return  # the canceller has already recorded why
-            # This process stopped it, its heartbeats lost: it records why, once it can.
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-            await self._abandon(run, RunStatus.INTERRUPTED, LOST_DATABASE)
-        except Exception as exc:
-            log.exception("run_crashed", run=run.id)
-            await self._abandon(
-                run, RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}"
-            )
-        finally:
-            self._stopping.discard(run.id)
-
-    async def _abandon(self, run: RunRecord, to: RunStatus, error: str) -> None:
-        """Record how a run stopped here ended, retrying until the database takes it."""
-        try:
-            await self.executor.stops.abandon(run, to, error)
-        except Exception:
-            log.exception("run_end_not_recorded", run=run.id)
 
     async def _private(self, origin: Invocation | ButtonPress, text: str) -> None:
         try:
             await self.progress.chat(origin.actor.surface).reply_private(origin, text)
         except Exception:
             log.warning("private_reply_failed", exc_info=True)
-
-
-def _log_round_failed(event: str, exc: Exception, **context: str) -> None:
-    """A background round failed: a database that is away is expected now and then and
-    needs no traceback; anything else does."""
-    if isinstance(exc, UNREACHABLE):
-        log.warning(event, error=first_line(exc), **context)
-    else:
-        log.warning(event, exc_info=exc, **context)
