@@ -74,10 +74,21 @@ class Approvals:
         self.start_run = start_run
         self._deadline_set = asyncio.Event()
         self._checking = asyncio.Lock()  # one check at a time: each sees the last one's end
+        self._next_look: datetime | None = None  # when watch() looks next, by itself
 
-    def deadline_set(self) -> None:
-        """A new pending run's window was set here: :meth:`watch` looks again now."""
-        self._deadline_set.set()
+    def deadline_set(self, run: RunRecord) -> None:
+        """A new pending run's window was set here: :meth:`watch` looks again now if the
+        run's first moment (its reminder, else its expiry) comes before its next look. A
+        burst of cards a day from expiring wakes nothing."""
+        if run.expires_at is None:
+            return
+        first = run.expires_at
+        policy = self._run_policy(run) if run.needs_approval else None
+        if policy is not None:
+            lead = min(policy.expires_after / 5, MAX_REMINDER_LEAD)
+            first = run.expires_at - timedelta(seconds=lead)
+        if self._next_look is None or first < self._next_look:
+            self._deadline_set.set()
 
     async def watch(self, every: float) -> None:
         """Expire and remind each pending run at its own time, for as long as the process
@@ -87,9 +98,11 @@ class Approvals:
             self._deadline_set.clear()
             try:
                 delay = min(await self.check(horizon=every), every)
+                self._next_look = self.deps.clock.now() + timedelta(seconds=delay)
             except Exception:
                 log.warning("approval_check_failed", exc_info=True)
                 delay = every
+                self._next_look = None  # not known: any new deadline looks at once
             stop_if_cancelled()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._deadline_set.wait(), max(delay, 0.0))

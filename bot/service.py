@@ -287,8 +287,7 @@ class ChatOpsService:
             )
             return None
         await self.store.set_card(run.id, card)
-        if run.expires_at is not None:
-            self.approvals.deadline_set()
+        self.approvals.deadline_set(run)
         if plan.needs_approval and playbook.approval is not None:
             await self.approvals.ask(run, card, playbook.approval)
         elif inv.actor.schedule is not None:
