@@ -10,6 +10,8 @@ run's status change) are shared too: the inserts of one statement become one mul
 ``INSERT … RETURNING``, the updates of one statement and the same parameters a single
 ``UPDATE … WHERE id IN (…) … RETURNING``. Each caller gets its own row (for an update, if it
 won), and the writes that follow from it (its audit event) join the batch's plain writes.
+Claims of a key (a delivery seen for the first time) become one multi-row ``INSERT … ON
+CONFLICT DO NOTHING RETURNING key``; each caller learns whether its key was new.
 
 A batch that fails is rolled back whole and its writes are retried one transaction each, so
 one bad write fails alone and the others still land.
@@ -26,7 +28,14 @@ from typing import Any, TypeVar
 from sqlalchemy import Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-__all__ = ["CompareAndSet", "InsertReturning", "Statement", "Write", "WriteBatcher"]
+__all__ = [
+    "Claim",
+    "CompareAndSet",
+    "InsertReturning",
+    "Statement",
+    "Write",
+    "WriteBatcher",
+]
 
 T = TypeVar("T")
 Write = Callable[[AsyncConnection], Awaitable[Any]]
@@ -70,7 +79,25 @@ class InsertReturning:
     then: Callable[[Row[Any]], Sequence[Statement]] = lambda _row: ()
 
 
-_Write = Write | Sequence[Statement] | CompareAndSet | InsertReturning
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The insert of one row unless its ``key`` is taken, which a batch runs in one statement
+    with every other of the same ``statement``: an ``INSERT … ON CONFLICT DO NOTHING
+    RETURNING`` of the key column alone, ``params`` giving the row (``key`` among them, as
+    stored). The caller learns whether its row went in, i.e. whether the key was new.
+
+    Of several claims of one key in a batch only the first is made, as if they had run one
+    after another; the keys go in sorted, so two replicas claiming the same keys in one
+    batch each wait for the other in the same order (no deadlock on PostgreSQL), and a
+    claim another transaction holds is decided when that one commits or rolls back.
+    """
+
+    statement: Executable
+    key: str
+    params: dict[str, Any]
+
+
+_Write = Write | Sequence[Statement] | CompareAndSet | InsertReturning | Claim
 
 
 @dataclass
@@ -110,6 +137,12 @@ class WriteBatcher:
         """Run ``insert`` in the next shared transaction; the inserted row once committed."""
         row: Row[Any] = await self._enqueue(insert)
         return row
+
+    async def claim(self, claim: Claim) -> bool:
+        """Run ``claim`` in the next shared transaction; once committed, True if its key
+        was new (its row went in), False if the key was taken before."""
+        new: bool = await self._enqueue(claim)
+        return new
 
     async def _enqueue(self, write: _Write) -> Any:
         if self._queue is None or self._flusher is None or self._flusher.done():
@@ -169,16 +202,23 @@ class WriteBatcher:
         plain: list[Statement] = []
         inserts: dict[int, list[tuple[int, InsertReturning]]] = {}
         updates: dict[Any, list[tuple[int, CompareAndSet]]] = {}
+        claims: dict[int, list[tuple[int, Claim]]] = {}
         for index, pending in enumerate(batch):
             write = pending.write
             if isinstance(write, InsertReturning):
                 inserts.setdefault(id(write.statement), []).append((index, write))
             elif isinstance(write, CompareAndSet):
                 updates.setdefault(write.group, []).append((index, write))
+            elif isinstance(write, Claim):
+                claims.setdefault(id(write.statement), []).append((index, write))
             elif not callable(write):
                 plain.extend(write)
         async with self._engine.begin() as connection:
             await _execute_grouped(connection, plain)
+            for claimed in claims.values():
+                new = await _claim(connection, [claim for _, claim in claimed])
+                for (index, _), made in zip(claimed, new, strict=True):
+                    results[index] = made
             followers: list[Statement] = []
             for new_rows in inserts.values():
                 rows = await _insert(connection, [insert for _, insert in new_rows])
@@ -209,6 +249,8 @@ class WriteBatcher:
                     (result,) = await _compare_and_set(connection, [write])
                     if result is not None:
                         await _execute_grouped(connection, write.then)
+                elif isinstance(write, Claim):
+                    (result,) = await _claim(connection, [write])
                 elif callable(write):
                     result = await write(connection)
                 else:
@@ -251,3 +293,14 @@ async def _compare_and_set(
     params["ids"] = sorted({update.row_id for update in updates})
     changed = {row.id: row for row in await connection.execute(first.statement, params)}
     return [changed.pop(update.row_id, None) for update in updates]
+
+
+async def _claim(connection: AsyncConnection, claims: Sequence[Claim]) -> list[bool]:
+    """One statement for ``claims`` (all of one statement): whether each one's key was new.
+    A key claimed twice in ``claims`` is new at most for the first."""
+    first: dict[str, int] = {}
+    for index, claim in enumerate(claims):
+        first.setdefault(claim.key, index)
+    rows = [claims[index].params for _, index in sorted(first.items())]
+    new = {row[0] for row in await connection.execute(claims[0].statement, rows)}
+    return [first[c.key] == index and c.key in new for index, c in enumerate(claims)]

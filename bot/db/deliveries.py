@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult
-from sqlalchemy.exc import IntegrityError
 
 from bot.db.base import StoreBase
+from bot.db.batching import Claim
+from bot.db.statements import first_delivery_claim
 from bot.db.tables import (
     OpenedFormRow,
     ProcessedEventRow,
@@ -21,13 +22,17 @@ class DeliveryRows(StoreBase):
     """The processed_events and opened_forms tables."""
 
     async def first_delivery(self, key: str) -> bool:
-        """True the first time ``key`` is seen (by any replica); False for a retry."""
-        try:
-            async with self._sessions.begin() as session:
-                session.add(ProcessedEventRow(key=key[:300], seen_at=self._now()))
-        except IntegrityError:
-            return False
-        return True
+        """True the first time ``key`` is seen (by any replica); False for a retry.
+
+        Every update and Slack request asks this before anything else, so a burst of them
+        shares one ``INSERT … ON CONFLICT DO NOTHING RETURNING`` in the group commit
+        (bot.db.batching.Claim) instead of a transaction each; the answer comes once the
+        key is committed."""
+        stored = key[:300]
+        claim = first_delivery_claim(self.engine.dialect.name)
+        return await self._writes.claim(
+            Claim(claim, stored, {"key": stored, "seen_at": self._now()})
+        )
 
     async def forget_deliveries(self, *, seen_before: datetime) -> int:
         """Drop the :meth:`first_delivery` keys first seen before ``seen_before`` (retries

@@ -18,6 +18,7 @@ from bot.db.tables import (
     ApprovalMessageRow,
     ApprovalRow,
     AuditEventRow,
+    ProcessedEventRow,
     RunRow,
     StepResultRow,
     metadata,
@@ -32,6 +33,7 @@ __all__ = [
     "CREATE_RUN",
     "GET_RUN",
     "NEW_RUN",
+    "PROCESSED_EVENTS",
     "RUNS",
     "SET_CARD",
     "STEPS",
@@ -39,6 +41,7 @@ __all__ = [
     "audit_of",
     "children_of",
     "decisions_of",
+    "first_delivery_claim",
     "step_upsert",
     "transition",
 ]
@@ -48,6 +51,7 @@ STEPS = metadata.tables[StepResultRow.__tablename__]
 AUDIT = metadata.tables[AuditEventRow.__tablename__]
 APPROVALS = metadata.tables[ApprovalRow.__tablename__]
 APPROVAL_MESSAGES = metadata.tables[ApprovalMessageRow.__tablename__]
+PROCESSED_EVENTS = metadata.tables[ProcessedEventRow.__tablename__]
 
 GET_RUN = sa_select(RUNS).where(RUNS.c.id == bindparam("id"))
 STEPS_OF = (
@@ -81,6 +85,20 @@ def step_upsert(dialect: str, updated: tuple[str, ...]) -> Executable:
             index_elements=["run_id", "phase", "step_id"],
             set_={name: statement.excluded[name] for name in updated},
         ),
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def first_delivery_claim(dialect: str) -> Executable:
+    """INSERT … ON CONFLICT (key) DO NOTHING RETURNING key into processed_events: a key
+    comes back only if this insert recorded it. Parameters: ``key``, ``seen_at``. One
+    statement serves every delivery a group commit records (bot.db.batching.Claim)."""
+    statement: Any = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(
+        PROCESSED_EVENTS
+    )
+    return cast(
+        Executable,
+        statement.on_conflict_do_nothing(index_elements=["key"]).returning(PROCESSED_EVENTS.c.key),
     )
 
 

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest_asyncio
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.db.batching import CompareAndSet, InsertReturning, WriteBatcher
+from bot.db.batching import Claim, CompareAndSet, InsertReturning, WriteBatcher
 from bot.db.connect import create_engine
 
 
@@ -121,3 +122,38 @@ async def test_inserts_in_one_batch_each_get_their_own_row_and_a_bad_one_fails_a
         written = (await conn.execute(select(notes.c.ticket, notes.c.note))).all()
     assert stored == {row.id: row.title for row in rows[:30]}
     assert sorted(written) == sorted((row.id, f"opened {row.title}") for row in rows[:30])
+
+
+async def test_claims_in_one_batch_are_new_once_per_key_and_a_bad_one_fails_alone(
+    engine: AsyncEngine, batcher: WriteBatcher
+) -> None:
+    metadata = MetaData()
+    seen = Table(
+        "seen",
+        metadata,
+        Column("key", String, primary_key=True),
+        Column("by", String, nullable=False),
+    )
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        await conn.execute(insert(seen), [{"key": "k0", "by": "earlier"}])
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    claim = (
+        dialect.insert(seen).on_conflict_do_nothing(index_elements=["key"]).returning(seen.c.key)
+    )
+
+    def seen_by(key: str, by: str | None) -> Claim:
+        return Claim(claim, key, {"key": key, "by": by})
+
+    # k0 was claimed before; k1-k4 are each claimed three times; k5's row is bad (no "by").
+    asked = [(f"k{n % 5}", f"caller {n}") for n in range(15)] + [("k5", None)]
+    answers = await asyncio.gather(
+        *(batcher.claim(seen_by(*a)) for a in asked), return_exceptions=True
+    )
+
+    # The first claim of each new key wins, as if they had run one after another.
+    assert answers[:15] == [False] + [True] * 4 + [False] * 10
+    assert isinstance(answers[15], Exception)
+    async with engine.connect() as conn:
+        stored = dict((await conn.execute(select(seen.c.key, seen.c.by))).all())
+    assert stored == {"k0": "earlier"} | {f"k{n}": f"caller {n}" for n in range(1, 5)}

@@ -1,10 +1,14 @@
-"""The processed-events table (Events API retries, deduplicated) does not grow forever."""
+"""Deliveries count once (a retry, here or on another replica, is recognised), a burst of
+them costs one statement, and the processed-events table does not grow forever."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
 
 from bot.db.store import Store
 from bot.dependencies import open_dependencies
@@ -59,3 +63,53 @@ async def test_the_service_forgets_day_old_deliveries_at_most_hourly(tmp_path: P
     finally:
         await service.shutdown()
         await deps.close()
+
+
+async def test_a_burst_of_deliveries_counts_each_key_once_in_one_statement(
+    database_url: str,
+) -> None:
+    store = await Store.open(database_url)
+    inserts: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "processed_events" in statement:
+            inserts.append(statement)
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        keys = [f"telegram:1:update:{n % 10}" for n in range(50)]
+        answers = await asyncio.gather(*(store.first_delivery(key) for key in keys))
+
+        assert sum(answers) == 10
+        assert {key for key, first in zip(keys, answers, strict=True) if first} == set(keys)
+        # The burst shares the group commit: not a transaction per delivery.
+        assert 1 <= len(inserts) < 10
+        retries = await asyncio.gather(*(store.first_delivery(key) for key in keys[:10]))
+        assert not any(retries)
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", seen)
+        await store.close()
+
+
+async def test_two_replicas_on_one_database_agree_on_which_delivery_came_first(
+    database_url: str,
+) -> None:
+    one = await Store.open(database_url)
+    other = await Store.open(database_url, migrate=False)
+    try:
+        keys = [f"slack:event:Ev{n % 10}" for n in range(50)]
+        answers = await asyncio.gather(
+            *(one.first_delivery(key) for key in keys),
+            *(other.first_delivery(key) for key in reversed(keys)),
+        )
+
+        assert sum(answers) == 10  # one replica acts on each delivery, the other skips it
+        firsts = [key for key, first in zip(keys + keys[::-1], answers, strict=True) if first]
+        assert sorted(firsts) == sorted(set(keys))
+        assert not await one.first_delivery("slack:event:Ev3")
+        assert not await other.first_delivery("slack:event:Ev7")
+        assert await other.first_delivery("slack:event:Ev10")
+        assert not await one.first_delivery("slack:event:Ev10")
+    finally:
+        await other.close()
+        await one.close()
