@@ -40,7 +40,14 @@ from handlers.telegram.updates import SURFACE, Decision, Me, decide
 from handlers.telegram.webhook import Refused, webhook_route
 from playbooks.errors import ChatOpsError
 
-__all__ = ["ALLOWED_UPDATES", "BOT_COMMANDS", "DEFAULT_API_URL", "Limits", "TelegramSurface"]
+__all__ = [
+    "ALLOWED_UPDATES",
+    "BOT_COMMANDS",
+    "DEFAULT_API_URL",
+    "Limits",
+    "TelegramSurface",
+    "menu",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +57,14 @@ BOT_COMMANDS = (
     BotCommand("playbook", "Runbooks: list, help NAME, NAME key=value, status, history, cancel"),
     BotCommand("schedule", "Scheduled jobs: list, run, pause, resume"),
 )
+
+
+def menu(*, has_schedules: bool) -> tuple[BotCommand, ...]:
+    """The command menu Telegram shows: ``/schedule`` only where there is something to
+    schedule (a bot without schedules would offer a command that only says so)."""
+    return tuple(c for c in BOT_COMMANDS if has_schedules or c.command != "schedule")
+
+
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what setWebhook accepts as secret_token
 _RECONNECT_MAX = 60.0
 
@@ -215,7 +230,9 @@ class TelegramSurface:
             reason = self._shown(said)
             raise ChatOpsError(f"Telegram refused TELEGRAM_BOT_TOKEN ({reason}).") from None
         bot = self.application.bot
-        await bot.set_my_commands(list(BOT_COMMANDS))
+        await bot.set_my_commands(
+            list(menu(has_schedules=bool(self.service.deps.config.schedules)))
+        )
         if self._webhook_url is not None:
             try:
                 await bot.set_webhook(

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from tests.handlers.telegram.conftest import CHAT, SECRET, WEBHOOK_URL, TelegramBot
-from tests.support.fake_telegram import BOT_USERNAME
+from tests.handlers.telegram.conftest import (
+    CHAT,
+    CONFIG,
+    SECRET,
+    WEBHOOK_URL,
+    TelegramBot,
+    running_telegram_bot,
+)
+from tests.support.clock import FastClock
+from tests.support.fake_telegram import BOT_USERNAME, FakeTelegram
 
 
 async def test_start_up_sets_the_webhook_with_its_secret_and_the_command_menu(
@@ -16,9 +25,25 @@ async def test_start_up_sets_the_webhook_with_its_secret_and_the_command_menu(
     assert webhook.args["url"] == WEBHOOK_URL
     assert webhook.args["secret_token"] == SECRET
     assert webhook.args["allowed_updates"] == ["message", "callback_query"]
-    assert [c["command"] for c in fake.commands] == ["playbook", "schedule"]
+    assert [c["command"] for c in fake.commands] == ["playbook"]  # no schedules configured
     assert fake.of("getUpdates") == []  # one way in: the webhook
     assert fake.of("getMe")[0].args == {}
+
+
+async def test_the_command_menu_offers_schedule_when_schedules_are_configured(
+    fake_telegram: FakeTelegram, tmp_path: Path, target_env: dict[str, str], clock: FastClock
+) -> None:
+    (tmp_path / "chatops.yaml").write_text(
+        CONFIG
+        + """
+channels:
+  fintech-reports: {telegram: -1001234567890}
+schedules:
+  daily-summary: {cron: "0 8 * * *", digest: {channel: fintech-reports}}
+"""
+    )
+    async with running_telegram_bot(fake_telegram, tmp_path, target_env, clock, webhook=True):
+        assert [c["command"] for c in fake_telegram.commands] == ["playbook", "schedule"]
 
 
 async def test_updates_posted_to_the_webhook_run_commands(telegram_webhook: TelegramBot) -> None:
