@@ -324,6 +324,9 @@ class _Connections:
 class Phase:
     app: str
     latencies_s: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+    """The app process's CPU time (user + system) over its measured bursts and the pauses
+    after them, when the work each burst started is done."""
     missing: int = 0
     failures: list[str] = field(default_factory=list)
 
@@ -357,8 +360,14 @@ async def _burst(
             phase.missing += 1
 
 
+def _cpu_s(pid: int) -> float:
+    """A process's CPU time so far, user + system (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure_acks(
-    ports: dict[str, int], fake: Connection, updates: int, rounds: int
+    ports: dict[str, int], pids: dict[str, int], fake: Connection, updates: int, rounds: int
 ) -> list[Phase]:
     phases = {app: Phase(app) for app in APPS}
     chats = _chats(updates)
@@ -372,8 +381,11 @@ async def measure_acks(
             for app in order:
                 ids = list(range(serial, serial + updates))
                 serial += updates
+                cpu_before = _cpu_s(pids[app])
                 await _burst(app, pool[app], fake, ids, chats, phases[app] if round_no else None)
                 await asyncio.sleep(PAUSE_S)
+                if round_no:
+                    phases[app].cpu_s += _cpu_s(pids[app]) - cpu_before
             if round_no:
                 shown = ", ".join(f"{a} {phases[a].pct_ms(99):.1f}" for a in APPS)
                 print(f"  round {round_no}: p99 ms {shown}", file=sys.stderr, flush=True)
@@ -468,17 +480,18 @@ async def count_edits(steps: int, step_s: float, workdir: Path) -> EditCount:
 def ack_table(phases: Sequence[Phase]) -> str:
     by = {p.app: p for p in phases}
     lines = [
-        "| app | n | p50 ms | p99 ms | max ms | chatops p99 ÷ this p99 |",
-        "|---|---|---|---|---|---|",
+        "| app | n | p50 ms | p99 ms | max ms | CPU ms per update | chatops p99 ÷ this p99 |",
+        "|---|---|---|---|---|---|---|",
     ]
     ours = by[CHATOPS].pct_ms(99)
     for app in APPS:
         p = by[app]
         ratio = "—" if app == CHATOPS else f"{ours / p.pct_ms(99):.2f}x"
         worst = max(p.latencies_s, default=float("nan")) * 1000
+        cpu = p.cpu_s * 1000 / len(p.latencies_s) if p.latencies_s else float("nan")
         lines.append(
             f"| {app} | {len(p.latencies_s)} | {p.pct_ms(50):.1f} | {p.pct_ms(99):.1f} "
-            f"| {worst:.1f} | {ratio} |"
+            f"| {worst:.1f} | {cpu:.2f} | {ratio} |"
         )
     return "\n".join(lines)
 
@@ -519,6 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fake, (api_url, token) = _spawn("fake-telegram", _fake_process, _chats(args.updates))
             children.append(fake)
             ports: dict[str, int] = {}
+            pids: dict[str, int] = {}
             with tempfile.TemporaryDirectory(prefix="chatops-bench-telegram-") as workdir:
                 for app in APPS:
                     child, port = _spawn(
@@ -526,7 +540,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     children.append(child)
                     ports[app] = port
-                phases = asyncio.run(measure_acks(ports, fake.conn, args.updates, args.rounds))
+                    assert child.process.pid is not None
+                    pids[app] = child.process.pid
+                phases = asyncio.run(
+                    measure_acks(ports, pids, fake.conn, args.updates, args.rounds)
+                )
                 for child in children[1:]:
                     child.stop()
         finally:
