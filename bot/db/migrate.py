@@ -37,7 +37,7 @@ __all__ = [
     "upgrade",
 ]
 
-HEAD = "0008"
+HEAD = "0009"
 """The newest revision in migrations/versions (a test keeps this equal to alembic's head)."""
 
 VERSION_TABLE = "alembic_version"
