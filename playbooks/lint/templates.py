@@ -9,6 +9,7 @@ only for a step that has run by then. It may place a secret whole and do nothing
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -131,12 +132,7 @@ class _TemplateCheck:
             return
         source = text if has_template(text) else "{{ " + text + " }}"
         try:
-            tree = self.sandbox.parse(source)
-            # Unknown filters and tests are found by jinja's code generator, not by parse.
-            # find_undeclared_variables runs that generator (keeping only the names), so
-            # this one pass both checks the template as a run would compile it and reads
-            # its names; compiling the generated code would find nothing more.
-            undeclared = meta.find_undeclared_variables(tree)
+            tree, undeclared = _analysed(source)
         except TemplateSyntaxError as exc:
             self.checked.error(loc, f"template error: {exc.message or exc}")
             return
@@ -147,7 +143,9 @@ class _TemplateCheck:
             for problem in secret_problems(tree, condition=expression):
                 self.checked.error(loc, problem)
 
-    def name_problems(self, tree: nodes.Template, undeclared: set[str], scope: _Scope) -> list[str]:
+    def name_problems(
+        self, tree: nodes.Template, undeclared: frozenset[str], scope: _Scope
+    ) -> list[str]:
         """Names ``tree`` reads (``undeclared`` from the context) that will not be there when
         it renders, once each."""
         problems = [
@@ -195,3 +193,18 @@ def _lookups(tree: nodes.Template) -> Iterator[tuple[str, str]]:
             and isinstance(item.arg.value, str)
         ):
             yield item.node.name, item.arg.value
+
+
+@functools.lru_cache(maxsize=4096)
+def _analysed(source: str) -> tuple[nodes.Template, frozenset[str]]:
+    """``source`` parsed in the shared sandbox, and the names it reads from its context.
+
+    Kept per source text: the built-in catalog repeats a third of its templates (the same
+    ``{{ env.ES_URL }}`` in every Elasticsearch step). The tree is only read afterwards.
+    Unknown filters and tests are found by jinja's code generator, not by parse;
+    find_undeclared_variables runs that generator (keeping only the names), so this one
+    pass both checks the template as a run would compile it and reads its names; compiling
+    the generated code would find nothing more.
+    """
+    tree = template_sandbox().parse(source)
+    return tree, frozenset(meta.find_undeclared_variables(tree))
