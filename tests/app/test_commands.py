@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
+from bot.db.migrate import HEAD
 from bot.http_app import build_http_app
 from playbooks.catalog import BUILTIN_DIR
 from tests.playbooks.plugins import ECHO_PLUGIN, install_plugin
@@ -346,7 +347,7 @@ def test_playbooks_list_and_db_upgrade(tmp_path: Path) -> None:
         app, ["db", "upgrade"], env={"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
     )
     assert upgraded.exit_code == 0, upgraded.output
-    assert "database at revision 0008" in upgraded.output
+    assert f"database at revision {HEAD}" in upgraded.output
 
 
 def test_db_upgrade_names_an_unreachable_database_in_one_line() -> None:
