@@ -208,6 +208,12 @@ class Chat(Protocol):
         """Reply in the thread of a posted message (progress, approval requests)."""
         ...
 
+    async def post_progress(self, ref: MessageRef, text: str) -> None:
+        """Reply in the thread of ``ref`` with a line nobody answers or edits (a step's
+        progress). A surface that must pace its posts may send it after this returns, joined
+        with the lines after it; its own messages in that thread still come after it."""
+        ...
+
     async def update_message(
         self, ref: MessageRef, text: str, buttons: list[Button] | None = None
     ) -> None:

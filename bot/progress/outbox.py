@@ -179,11 +179,14 @@ class Outbox:
                     left.set_result(None)
 
     async def _deliver_post(self, run_id: int, post: _Post) -> None:
+        chat = self._chat(post.ref.surface)
         try:
             async with asyncio.timeout(self.timeout):
-                ref = await self._chat(post.ref.surface).post_in_thread(
-                    post.ref, post.text, post.buttons
-                )
+                if post.buttons is None and post.posted is None and post.delivered is None:
+                    # Nobody answers it, edits it or waits for it: the surface may pace it.
+                    await chat.post_progress(post.ref, post.text)
+                    return
+                ref = await chat.post_in_thread(post.ref, post.text, post.buttons)
             if post.posted is not None:
                 await safely(post.posted(ref))
         except Exception as exc:

@@ -91,6 +91,9 @@ class ShellChat:
         )
         return self._add(message, _thread_lines("↳", run, text, buttons))
 
+    async def post_progress(self, ref: MessageRef, text: str) -> None:
+        await self.post_in_thread(ref, text)
+
     async def update_message(
         self, ref: MessageRef, text: str, buttons: list[Button] | None = None
     ) -> None:

@@ -59,6 +59,9 @@ class SlackChat:
         )
         return MessageRef(SURFACE, ref.channel, str(response["ts"]), thread)
 
+    async def post_progress(self, ref: MessageRef, text: str) -> None:
+        await self.post_in_thread(ref, text)
+
     async def update_message(
         self, ref: MessageRef, text: str, buttons: list[Button] | None = None
     ) -> None:

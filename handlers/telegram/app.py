@@ -76,8 +76,13 @@ class Limits:
     messages_per_second: float = 30.0  # to all chats together
     group_messages_per_minute: float = 20.0  # to one group (sends and edits alike)
     retries_after_429: int = 3
-    edit_burst: int = 4  # card edits a chat may take at once...
-    edits_per_minute: float = 10.0  # ...and then at this rate, the latest state winning
+    # A chat's card edits and progress replies share the group's ~20 a minute: in any minute
+    # at most burst + rate of each, 11 + 8, leaving room for the card and approval requests.
+    # (The pacers' own defaults, handlers/telegram/edits.py and progress_posts.py, are these.)
+    edit_burst: int = 3  # card edits a chat may take at once...
+    edits_per_minute: float = 8.0  # ...and then at this rate, the latest state winning
+    post_burst: int = 2  # progress replies a chat may take at once...
+    posts_per_minute: float = 6.0  # ...and then at this rate, held lines going together
     answer_within: float = ANSWER_WITHIN
     poll_timeout: int = 10  # long polling: seconds getUpdates may wait
     concurrent_updates: int = 256
@@ -117,6 +122,8 @@ class TelegramSurface:
             self.keys,
             edit_burst=self.limits.edit_burst,
             edits_per_minute=self.limits.edits_per_minute,
+            post_burst=self.limits.post_burst,
+            posts_per_minute=self.limits.posts_per_minute,
         )
         self.inbound = TelegramInbound(
             service,
@@ -213,10 +220,11 @@ class TelegramSurface:
         logging.getLogger("httpx").removeFilter(self._quiet)
 
     async def idle(self, *, edits: bool = True) -> None:
-        """Wait until every update taken so far is handled and (``edits``) the card edits
-        waiting for their chat's budget are made."""
+        """Wait until every update taken so far is handled and (``edits``) the progress
+        replies and card edits waiting for their chat's budget are made."""
         await self.application.update_queue.join()
         if edits:
+            await self._chat.progress.idle()
             await self._chat.edits.idle()
 
     # -- connecting ---------------------------------------------------------------------

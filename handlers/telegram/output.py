@@ -33,6 +33,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot.chat import Actor, Button, ButtonPress, Card, Invocation, MessageRef, Place, Report
 from handlers.telegram.edits import CardEdits
 from handlers.telegram.keys import ButtonKeys
+from handlers.telegram.progress_posts import Line, ProgressPosts
 from handlers.telegram.render import (
     Keyboard,
     Rendered,
@@ -70,7 +71,14 @@ class TelegramChat:
     surface = SURFACE
 
     def __init__(
-        self, bot: Bot, keys: ButtonKeys, *, edit_burst: int = 4, edits_per_minute: float = 10.0
+        self,
+        bot: Bot,
+        keys: ButtonKeys,
+        *,
+        edit_burst: int | None = None,  # None: the pacers' own defaults
+        edits_per_minute: float | None = None,
+        post_burst: int | None = None,
+        posts_per_minute: float | None = None,
     ) -> None:
         self.bot = bot
         self.keys = keys
@@ -78,6 +86,12 @@ class TelegramChat:
             self._edit,
             burst=edit_burst,
             per_minute=edits_per_minute,
+            is_transient=is_transient,
+        )
+        self.progress = ProgressPosts(
+            self._send_progress,
+            burst=post_burst,
+            per_minute=posts_per_minute,
             is_transient=is_transient,
         )
         self._names: OrderedDict[str, str] = OrderedDict()  # user id -> name, as last seen
@@ -120,6 +134,7 @@ class TelegramChat:
     async def post_in_thread(
         self, ref: MessageRef, text: str, buttons: list[Button] | None = None
     ) -> MessageRef:
+        await self.progress.before(ref.channel, ref.message_id)
         markup = await self._keyboard(ref.channel, buttons)
         sent = await self.bot.send_message(
             chat_id=int(ref.channel),
@@ -131,6 +146,11 @@ class TelegramChat:
             link_preview_options=_NO_PREVIEW,
         )
         return MessageRef(SURFACE, ref.channel, str(sent.message_id), ref.thread)
+
+    async def post_progress(self, ref: MessageRef, text: str) -> None:
+        """Paced per chat: beyond the chat's budget, lines replying to the same card go
+        together as one message (:mod:`handlers.telegram.progress_posts`)."""
+        await self.progress.post(ref.channel, Line(ref.thread, ref.message_id, fit(text)))
 
     async def update_message(
         self, ref: MessageRef, text: str, buttons: list[Button] | None = None
@@ -210,7 +230,9 @@ class TelegramChat:
         return sent.message_id
 
     async def close(self) -> None:
-        """Make the card edits still waiting for their chat's budget, before stopping."""
+        """Send the progress and make the card edits still waiting for their chat's budget,
+        before stopping."""
+        await self.progress.close()
         await self.edits.close()
 
     # -- helpers ------------------------------------------------------------------------
@@ -227,6 +249,16 @@ class TelegramChat:
                 reply_parameters=_reply_parameters(reply_to),
                 link_preview_options=_NO_PREVIEW,
             )
+
+    async def _send_progress(self, chat: str, thread: str | None, reply_to: str, html: str) -> None:
+        await self.bot.send_message(
+            chat_id=int(chat),
+            message_thread_id=_int(thread),
+            text=html,
+            parse_mode=ParseMode.HTML,
+            reply_parameters=ReplyParameters(int(reply_to), allow_sending_without_reply=True),
+            link_preview_options=_NO_PREVIEW,
+        )
 
     async def _keyboard(self, chat: str, buttons: Sequence[Button] | None) -> Keyboard:
         """The keyboard of ``buttons``, their keys recorded first."""

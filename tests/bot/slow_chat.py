@@ -54,6 +54,10 @@ class SlowChat:
         await self._late()
         return await self.inner.post_in_thread(ref, text, buttons)
 
+    async def post_progress(self, ref: MessageRef, text: str) -> None:
+        await self._late()
+        await self.inner.post_progress(ref, text)
+
     async def update_message(
         self, ref: MessageRef, text: str, buttons: list[Button] | None = None
     ) -> None:

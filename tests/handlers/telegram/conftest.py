@@ -67,6 +67,8 @@ FAST = Limits(
     group_messages_per_minute=100_000,
     edit_burst=10_000,
     edits_per_minute=100_000,
+    post_burst=10_000,
+    posts_per_minute=100_000,
     answer_within=10.0,
     poll_timeout=1,
 )

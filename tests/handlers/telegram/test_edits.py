@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from handlers.telegram.edits import CardEdits, EditBudget
+from handlers.telegram.edits import CardEdits
+from handlers.telegram.pacing import ChatBudget
 
 
 class Recorder:
@@ -23,7 +24,7 @@ class Recorder:
 
 
 def test_the_budget_allows_a_burst_then_refills_at_its_rate() -> None:
-    budget = EditBudget(burst=2, per_minute=6, now=100.0)  # a token every 10 s
+    budget = ChatBudget(burst=2, per_minute=6, now=100.0)  # a token every 10 s
     assert budget.take(100.0) == 0.0
     assert budget.take(100.0) == 0.0
     assert budget.take(100.0) == pytest.approx(10.0)
