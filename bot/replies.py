@@ -122,13 +122,20 @@ def _bound(value: float | None, spec: ParamSpec) -> str:
 
 
 def _approval_note(playbook: Playbook) -> str:
-    """How ``/playbook list`` says whether a playbook needs approval."""
+    """How ``/playbook list`` says whether a playbook needs approval: to start, or (when it
+    starts without) before one of its steps."""
     policy = playbook.approval
-    if policy is None or policy.required is False:
+    if policy is not None and policy.required is not False:
+        if isinstance(policy.required, str):
+            return ", approval depends on params"
+        return ", needs approval"
+    gates = [step.approval for step in playbook.steps if step.approval is not None]
+    gates = [gate for gate in gates if gate.required is not False]
+    if not gates:
         return ""
-    if isinstance(policy.required, str):
-        return ", approval depends on params"
-    return ", needs approval"
+    if all(isinstance(gate.required, str) for gate in gates):
+        return ", a step's approval depends on params"
+    return ", a step needs approval"
 
 
 def _example(spec: ParamSpec) -> str:

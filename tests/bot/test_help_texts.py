@@ -43,6 +43,29 @@ async def test_the_list_says_approval_depends_on_params(make_bot: BotFactory) ->
     assert "`condappr` — Conditional approval (risk low, approval depends on params)" in said.text
 
 
+GATED_STEP = """
+name: gatedstep
+title: Gated step
+steps:
+  - id: look
+    action: http
+    with: {method: GET, url: "{{ env.API_URL }}/look"}
+  - id: block
+    action: http
+    with: {method: POST, url: "{{ env.API_URL }}/block"}
+    approval: {required: true, approvers: [sre-lead]}
+"""
+
+
+async def test_the_list_says_when_a_step_needs_approval_though_starting_does_not(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot(config=CONFIG, playbooks={"gatedstep": GATED_STEP, "plain": NO_PARAMS})
+    [said] = await bot.send("/playbook list")
+    assert "`gatedstep` — Gated step (risk low, a step needs approval)" in said.text
+    assert "`plain` — plain (risk low)" in said.text
+
+
 async def test_a_dry_run_without_params_ends_with_a_command_to_copy_as_is(
     make_bot: BotFactory,
 ) -> None:
