@@ -20,7 +20,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ListPlaybooks:
-    pass
+    """``/playbook list``: it takes nothing."""
 
 
 @dataclass(frozen=True)
