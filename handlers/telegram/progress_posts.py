@@ -2,12 +2,12 @@
 
 A run replies to its card at every step, and Telegram lets a bot send about 20 messages and
 edits a minute to one group. Each chat gets a budget (:mod:`handlers.telegram.pacing`: a few
-posts at once, then a steady rate); a line within budget is sent at once
-and its outcome (an error too) is the caller's. Beyond the budget the line is held and the
-caller returns; one task per chat sends what is held as the budget refills: every held line
-replying to the same message, in order, joined into one message (up to :data:`JOINED_MAX`
-characters). So a 30-step run costs its chat the budget's rate in replies, and every step's
-line still arrives, in order.
+posts at once, then a steady rate); a line within budget is sent at once and its outcome (an
+error too) is the caller's. Beyond the budget the line is held and the caller returns; one
+task per chat sends what is held as the budget refills: every held line replying to the same
+message, in order, joined into one message (up to :data:`JOINED_MAX` characters). So a
+30-step run costs its chat the budget's rate in replies, and every step's line still
+arrives, in order.
 
 A message that must be sent by itself (one with buttons, one whose poster waits for it)
 first has the held lines before it sent (:meth:`ProgressPosts.before`), so the thread reads
