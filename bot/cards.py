@@ -13,6 +13,7 @@ from bot.lifecycle import RunStatus, StepStatus
 from bot.policy import approval_state
 from playbooks.describe import describe_condition
 from playbooks.durations import format_duration
+from playbooks.params import as_typed
 from playbooks.plan import Estimate, Plan, PlannedStep
 
 __all__ = [
@@ -67,20 +68,12 @@ def format_expiry(expires_at: datetime, window: float) -> str:
 
 def format_params(params: dict[str, Any]) -> str:
     """``a=1, b=x`` for people to read."""
-    return ", ".join(f"{k}={_value(v)}" for k, v in params.items() if v is not None) or "none"
+    return ", ".join(f"{k}={as_typed(v)}" for k, v in params.items() if v is not None) or "none"
 
 
 def command_params(params: dict[str, Any]) -> str:
     """``a=1 b="x y"`` as someone would type it after ``/playbook NAME``."""
-    return " ".join(f"{k}={shlex.quote(_value(v))}" for k, v in params.items() if v is not None)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return str(value)
+    return " ".join(f"{k}={shlex.quote(as_typed(v))}" for k, v in params.items() if v is not None)
 
 
 def render_run_card(

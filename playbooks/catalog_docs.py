@@ -17,7 +17,7 @@ from playbooks.describe import describe_condition
 from playbooks.durations import format_duration
 from playbooks.errors import ChatOpsError, ParamError
 from playbooks.model import ApprovalPolicy, ParamSpec, ParamType, Playbook, Step
-from playbooks.params import coerce_param
+from playbooks.params import as_typed, coerce_param
 from playbooks.plan import estimate_playbook, format_estimate, format_rate
 from playbooks.templating import has_template
 
@@ -158,7 +158,7 @@ def _params(params: Mapping[str, ParamSpec]) -> list[str]:
         elif spec.default is None:
             default = "none"
         else:
-            default = f"`{_value(spec.default)}`"
+            default = f"`{as_typed(spec.default)}`"
         lines.append(f"| `{name}` | {kind} | {default} | {_cell(spec.description)} |")
     return lines
 
@@ -298,14 +298,6 @@ def _paragraph(text: str) -> str:
 
 def _cell(text: str) -> str:
     return _paragraph(text).replace("|", "\\|")
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return str(value)
 
 
 def _number(value: float | None) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from playbooks.errors import ParamError
 from playbooks.model import ParamSpec, ParamType, Playbook
 
-__all__ = ["coerce_param", "missing_required", "resolve_params"]
+__all__ = ["as_typed", "coerce_param", "missing_required", "resolve_params"]
 
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
@@ -46,6 +46,16 @@ def resolve_params(playbook: Playbook, given: Mapping[str, Any]) -> dict[str, An
     if problems:
         raise ParamError("; ".join(problems))
     return values
+
+
+def as_typed(value: Any) -> str:
+    """A param's value as someone would type it (what :func:`coerce_param` reads back):
+    ``true`` / ``false``, a list as ``a,b``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def missing_required(playbook: Playbook, given: Mapping[str, Any]) -> list[str]:

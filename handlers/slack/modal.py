@@ -21,7 +21,7 @@ from slack_sdk.models.views import View
 
 from bot.cards import command_params
 from playbooks.model import ParamSpec, ParamType, Playbook
-from playbooks.params import coerce_param
+from playbooks.params import as_typed, coerce_param
 
 __all__ = [
     "CALLBACK_ID",
@@ -200,13 +200,7 @@ def _option(choice: Any) -> Option:
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return str(value)
+    return None if value is None else as_typed(value)
 
 
 def _clip(text: str, limit: int) -> str:

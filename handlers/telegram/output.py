@@ -25,6 +25,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
+    Message,
     ReplyParameters,
 )
 from telegram.constants import ParseMode
@@ -112,21 +113,12 @@ class TelegramChat:
         # before Telegram has shown it, and a new run's card is the command's answer.
         _, sent = await asyncio.gather(
             self.keys.record(place.channel, buttons),
-            self.bot.send_message(
-                chat_id=int(place.channel),
-                message_thread_id=_int(place.thread),
-                text=card_html(card),
-                parse_mode=ParseMode.HTML,
-                reply_markup=_markup(keys),
-                link_preview_options=_NO_PREVIEW,
-            ),
+            self._send(place.channel, place.thread, card_html(card), keys=keys),
         )
         return MessageRef(SURFACE, str(sent.chat.id), str(sent.message_id), place.thread)
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
-        buttons = unique_buttons(card.buttons)
-        await self.keys.record(ref.channel, buttons)
-        keys = keyboard(buttons, self.keys.keys(ref.channel, buttons))
+        keys = await self._keyboard(ref.channel, card.buttons)
         await self.edits.edit(ref.channel, ref.message_id, Rendered(card_html(card), keys))
 
     # -- messages -----------------------------------------------------------------------
@@ -136,14 +128,8 @@ class TelegramChat:
     ) -> MessageRef:
         await self.progress.before(ref.channel, ref.message_id)
         markup = await self._keyboard(ref.channel, buttons)
-        sent = await self.bot.send_message(
-            chat_id=int(ref.channel),
-            message_thread_id=_int(ref.thread),
-            text=fit(text),
-            parse_mode=ParseMode.HTML,
-            reply_parameters=ReplyParameters(int(ref.message_id), allow_sending_without_reply=True),
-            reply_markup=_markup(markup),
-            link_preview_options=_NO_PREVIEW,
+        sent = await self._send(
+            ref.channel, ref.thread, fit(text), reply_to=ref.message_id, keys=markup
         )
         return MessageRef(SURFACE, ref.channel, str(sent.message_id), ref.thread)
 
@@ -160,27 +146,12 @@ class TelegramChat:
 
     async def post_report(self, place: Place, report: Report) -> MessageRef:
         """A digest or an alert, with its buttons (an alert's Start) as an inline keyboard."""
-        buttons = unique_buttons(report.buttons)
-        keys = keyboard(buttons, self.keys.keys(place.channel, buttons))
-        await self.keys.record(place.channel, buttons)
-        sent = await self.bot.send_message(
-            chat_id=int(place.channel),
-            message_thread_id=_int(place.thread),
-            text=report_html(report),
-            parse_mode=ParseMode.HTML,
-            reply_markup=_markup(keys),
-            link_preview_options=_NO_PREVIEW,
-        )
+        keys = await self._keyboard(place.channel, report.buttons)
+        sent = await self._send(place.channel, place.thread, report_html(report), keys=keys)
         return MessageRef(SURFACE, str(sent.chat.id), str(sent.message_id), place.thread)
 
     async def post_message(self, place: Place, text: str) -> MessageRef:
-        sent = await self.bot.send_message(
-            chat_id=int(place.channel),
-            message_thread_id=_int(place.thread),
-            text=fit(text),
-            parse_mode=ParseMode.HTML,
-            link_preview_options=_NO_PREVIEW,
-        )
+        sent = await self._send(place.channel, place.thread, fit(text))
         return MessageRef(SURFACE, str(sent.chat.id), str(sent.message_id), place.thread)
 
     async def reply_private(self, to: Invocation | ButtonPress, text: str) -> None:
@@ -251,12 +222,30 @@ class TelegramChat:
             )
 
     async def _send_progress(self, chat: str, thread: str | None, reply_to: str, html: str) -> None:
-        await self.bot.send_message(
+        await self._send(chat, thread, html, reply_to=reply_to)
+
+    async def _send(
+        self,
+        chat: str,
+        thread: str | None,
+        html: str,
+        *,
+        reply_to: str | None = None,
+        keys: Keyboard = (),
+    ) -> Message:
+        """One HTML message to ``chat`` (in its topic ``thread``), as a reply to message
+        ``reply_to`` if given, with ``keys`` as its inline keyboard; links not previewed."""
+        return await self.bot.send_message(
             chat_id=int(chat),
             message_thread_id=_int(thread),
             text=html,
             parse_mode=ParseMode.HTML,
-            reply_parameters=ReplyParameters(int(reply_to), allow_sending_without_reply=True),
+            reply_parameters=(
+                None
+                if reply_to is None
+                else ReplyParameters(int(reply_to), allow_sending_without_reply=True)
+            ),
+            reply_markup=_markup(keys),
             link_preview_options=_NO_PREVIEW,
         )
 
