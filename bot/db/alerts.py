@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db.records import as_utc
-from bot.db.tables import AlertStateRow, utcnow
+from bot.db.tables import AlertStateRow, metadata, utcnow
 
 __all__ = ["AlertStateRecord", "AlertStore"]
 
-STATES: Table = AlertStateRow.__table__  # type: ignore[attr-defined]
+STATES = metadata.tables[AlertStateRow.__tablename__]
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, func, literal_column, select
+from sqlalchemy import ColumnElement, and_, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.db.records import RunRecord, as_utc
-from bot.db.tables import RunRow, run_duration
+from bot.db.statements import RUNS
+from bot.db.tables import run_duration
 from bot.lifecycle import RunStatus
 
 __all__ = ["DigestFacts", "DigestQueries", "RunTally"]
 
-RUNS: Table = RunRow.__table__  # type: ignore[attr-defined]
 FAILED = (RunStatus.FAILED.value, RunStatus.ROLLED_BACK.value)
 # The share of the stored runs a period must hold before SQLite walks the whole of the
 # digest's indexes rather than the period's slice of the created_at index (measured:

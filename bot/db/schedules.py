@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat import Actor
 from bot.db.records import as_utc
-from bot.db.tables import AuditEventRow, ScheduleFireRow, ScheduleStateRow, utcnow
+from bot.db.statements import AUDIT
+from bot.db.tables import ScheduleFireRow, ScheduleStateRow, metadata, utcnow
 
 __all__ = ["FireRecord", "ScheduleState", "ScheduleStore"]
 
-FIRES: Table = ScheduleFireRow.__table__  # type: ignore[attr-defined]
-STATES: Table = ScheduleStateRow.__table__  # type: ignore[attr-defined]
-AUDIT: Table = AuditEventRow.__table__  # type: ignore[attr-defined]
+FIRES = metadata.tables[ScheduleFireRow.__tablename__]
+STATES = metadata.tables[ScheduleStateRow.__tablename__]
 
 RUNNING, OK, FAILED = "running", "ok", "failed"
 # Fires older than this are dropped as new ones are recorded (the newest of each schedule

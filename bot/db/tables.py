@@ -279,7 +279,7 @@ def _run_duration(element: run_duration, compiler: Any, **kw: Any) -> str:
     return f"({finished} - {started})"  # an index on an expression wants it in parentheses
 
 
-_runs = RunRow.__table__  # type: ignore[attr-defined]
+_runs = metadata.tables[RunRow.__tablename__]
 # What the digest counts by (one ordered pass, no sort) and lists by, and its slowest runs;
 # every column it filters on is in it, so its tallies never read the table.
 Index(
