@@ -26,7 +26,7 @@ from playbooks.errors import ChatOpsError
 from playbooks.templating import EnvView, SecretsView, render_value
 from scheduler.thresholds import Reading, judge, unknown
 
-__all__ = ["METRIC_CONNECTIONS", "MetricReader", "SourceError", "field_value"]
+__all__ = ["METRIC_CONNECTIONS", "MetricReader", "SourceError", "field_value", "prometheus_value"]
 
 _SHOWN_BODY = 120
 METRIC_CONNECTIONS = 128
@@ -52,6 +52,30 @@ def field_value(document: Any, path: str) -> float:
         else:
             raise SourceError(f"the answer has no `{'.'.join(walked)}`")
     return _number(value, f"`{path}`")
+
+
+def prometheus_value(payload: dict[str, Any], query: str) -> float:
+    """The one number an instant query's JSON answer (``/api/v1/query``) holds: a vector's
+    first sample or a scalar; :class:`SourceError` saying why when there is none."""
+    if payload.get("status") != "success":
+        error = payload.get("error") or f"status {payload.get('status')!r}"
+        raise SourceError(f"Prometheus query `{query}` failed: {error}")
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        data = {}
+    result = data.get("result")
+    sample: Any
+    if data.get("resultType") == "vector":
+        if not result:
+            raise SourceError(f"query `{query}` returned no data")
+        sample = result[0].get("value") if isinstance(result[0], dict) else None
+    elif data.get("resultType") == "scalar":
+        sample = result
+    else:
+        raise SourceError(f"query `{query}` returned a {data.get('resultType')!r}, not one number")
+    if not isinstance(sample, list | tuple) or len(sample) < 2:
+        raise SourceError(f"query `{query}` returned {sample!r}")
+    return _number(sample[1], f"query `{query}`")
 
 
 def _number(value: Any, what: str) -> float:
@@ -171,26 +195,7 @@ class MetricReader:
                 f"Prometheus at {_host(base)} answered HTTP {response.status_code}: "
                 f"{_snippet(response)}"
             )
-        if payload.get("status") != "success":
-            error = payload.get("error") or f"status {payload.get('status')!r}"
-            raise SourceError(f"Prometheus query `{source.query}` failed: {error}")
-        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-        assert isinstance(data, dict)
-        result = data.get("result")
-        if data.get("resultType") == "vector":
-            if not result:
-                raise SourceError(f"query `{source.query}` returned no data")
-            sample = result[0].get("value") if isinstance(result[0], dict) else None
-        elif data.get("resultType") == "scalar":
-            sample = result
-        else:
-            raise SourceError(
-                f"query `{source.query}` returned a {data.get('resultType')!r}, not one number"
-            )
-        try:
-            return _number(sample[1], f"query `{source.query}`")  # type: ignore[index]
-        except (TypeError, IndexError, KeyError):
-            raise SourceError(f"query `{source.query}` returned {sample!r}") from None
+        return prometheus_value(payload, source.query)
 
     async def _sql(self, source: SqlSource) -> float:
         engine = self._engines.get(source.connection)

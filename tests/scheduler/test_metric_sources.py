@@ -15,7 +15,7 @@ import pytest_asyncio
 from bot.config import Config
 from bot.outbound_http import step_http_client
 from playbooks.secrets import Redactor
-from scheduler.metrics import METRIC_CONNECTIONS, MetricReader
+from scheduler.metrics import METRIC_CONNECTIONS, MetricReader, SourceError, prometheus_value
 from scheduler.thresholds import Level, Reading
 from tests.support.stub_server import StubServer
 
@@ -204,3 +204,22 @@ async def test_metrics_reading_one_answer_share_one_request(stub_server: StubSer
         "health": 6.1,
     }
     assert len(stub_server.calls("GET", "/kpis")) == 1
+
+
+def test_an_instant_querys_answer_gives_its_one_number_or_says_why_not() -> None:
+    def answer(kind: str, result: object) -> dict[str, object]:
+        return {"status": "success", "data": {"resultType": kind, "result": result}}
+
+    assert prometheus_value(answer("vector", [{"value": [1, "0.42"]}]), "q") == 0.42
+    assert prometheus_value(answer("scalar", [1, "7"]), "q") == 7.0
+    refusals = {
+        "query `q` returned no data": answer("vector", []),
+        "query `q` returned a 'matrix', not one number": answer("matrix", []),
+        "query `q` returned None": answer("vector", [{"metric": {}}]),
+        "query `q` is nan, not a number to judge": answer("scalar", [1, "NaN"]),
+        "Prometheus query `q` failed: bad_data": {"status": "error", "error": "bad_data"},
+    }
+    for said, payload in refusals.items():
+        with pytest.raises(SourceError) as refused:
+            prometheus_value(payload, "q")
+        assert str(refused.value) == said
