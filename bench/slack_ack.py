@@ -53,22 +53,20 @@ import gc
 import hashlib
 import hmac
 import logging
-import multiprocessing
 import os
-import socket
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
+from bench.children import Child, serve_on_loopback, spawn
 from bench.results import clean_environ, percentile
 
 __all__ = ["Phase", "main", "measure"]
@@ -85,7 +83,6 @@ CARD_POLL_S = 0.002
 SETTLE_S = 0.2
 KEEP_ALIVE_S = 120  # uvicorn closes idle connections after 5 s by default
 CARD_TIMEOUT_S = 60.0
-START_TIMEOUT_S = 30.0
 BARE_DEFAULT = "bare default"
 BARE_PBR = "bare pbr"
 CHATOPS = "chatops"
@@ -211,7 +208,6 @@ def _bare_app(api_url: str, *, process_before_response: bool) -> Any:
 
 
 async def _serve_app(kind: str, conn: Connection, api_url: str, workdir: Path) -> None:
-    import uvicorn
 
     logged = _quiet_logs()
     closers: list[Any] = []
@@ -238,26 +234,9 @@ async def _serve_app(kind: str, conn: Connection, api_url: str, workdir: Path) -
     else:
         app = _bare_app(api_url, process_before_response=kind == BARE_PBR)
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            backlog=4096,
-            timeout_keep_alive=KEEP_ALIVE_S,
-        )
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    server, serving, port = await serve_on_loopback(app, keep_alive_s=KEEP_ALIVE_S)
     pauses = _watch_gc()
-    while not server.started:
-        if serving.done():
-            serving.result()
-        await asyncio.sleep(0.01)
-    conn.send((sock.getsockname()[1], os.getpid()))
+    conn.send((port, os.getpid()))
     while (await asyncio.to_thread(conn.recv))[0] == "gc":
         conn.send(list(pauses))
     server.should_exit = True
@@ -265,40 +244,6 @@ async def _serve_app(kind: str, conn: Connection, api_url: str, workdir: Path) -
     for close in closers:
         await close()
     conn.send({"logged": logged, "gc": pauses})
-
-
-@dataclass
-class _Child:
-    name: str
-    process: BaseProcess
-    conn: Connection
-
-    def stop(self) -> Any:
-        answer: Any = None
-        if self.process.is_alive():
-            try:
-                self.conn.send(("stop",))
-                if self.conn.poll(15):
-                    answer = self.conn.recv()
-            except (BrokenPipeError, EOFError, OSError):
-                pass
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)
-        return answer
-
-
-def _spawn(name: str, target: Any, *args: Any) -> tuple[_Child, Any]:
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=target, args=(*args, theirs), name=f"bench-{name}")
-    process.start()
-    child = _Child(name, process, ours)
-    if not ours.poll(START_TIMEOUT_S):
-        child.stop()
-        raise RuntimeError(f"{name} did not start within {START_TIMEOUT_S:.0f} s")
-    return child, ours.recv()
 
 
 # -- requests ----------------------------------------------------------------------------
@@ -695,15 +640,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     client_counts = [int(c) for c in args.clients.split(",")]
 
     started = time.perf_counter()
-    children: list[_Child] = []
+    children: list[Child] = []
     reports: dict[str, dict[str, Any]] = {}
     try:
-        fake, (fake_url, api_url) = _spawn("fake-slack", _fake_slack_process)
+        fake, (fake_url, api_url) = spawn("fake-slack", _fake_slack_process)
         children.append(fake)
         targets: dict[str, _Target] = {}
         with tempfile.TemporaryDirectory(prefix="chatops-bench-ack-") as workdir:
             for app in APPS:
-                child, (port, pid) = _spawn(app, _app_process, app, api_url, workdir, args.profile)
+                child, (port, pid) = spawn(app, _app_process, app, api_url, workdir, args.profile)
                 children.append(child)
                 targets[app] = _Target(port, pid, child.conn)
             took = time.perf_counter() - started

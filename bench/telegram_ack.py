@@ -38,21 +38,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import multiprocessing
 import os
-import socket
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from bench.children import Child, serve_on_loopback, spawn
 from bench.results import clean_environ, percentile
 
 __all__ = ["main"]
@@ -65,7 +62,6 @@ TEXT = "/playbook clear-cache index_name=kb"
 FIRST_CHAT = -1002000000000
 PAUSE_S = 1.0  # between bursts: limiters refill, the previous burst's work is over
 CARD_TIMEOUT_S = 30.0
-START_TIMEOUT_S = 30.0
 KEEP_ALIVE_S = 300
 BARE, BARE_CONCURRENT, BARE_LIMITED, CHATOPS = (
     "bare",
@@ -173,8 +169,6 @@ def _bare_app(kind: str, api_url: str, token: str) -> tuple[Any, Any]:
 
 
 async def _serve(kind: str, api_url: str, token: str, workdir: Path, conn: Connection) -> None:
-    import uvicorn
-
     from bot.logs import configure_logging
 
     configure_logging(level="WARNING", json=True, redact=str)
@@ -204,60 +198,14 @@ async def _serve(kind: str, api_url: str, token: str, workdir: Path, conn: Conne
         await application.start()
         closers = [application.stop, application.shutdown]
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            backlog=4096,
-            timeout_keep_alive=KEEP_ALIVE_S,
-        )
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if serving.done():
-            serving.result()
-        await asyncio.sleep(0.01)
-    conn.send(sock.getsockname()[1])
+    server, serving, port = await serve_on_loopback(app, keep_alive_s=KEEP_ALIVE_S)
+    conn.send(port)
     await asyncio.to_thread(conn.recv)  # ("stop",)
     server.should_exit = True
     await serving
     for close in closers:
         await close()
     conn.send("stopped")
-
-
-@dataclass
-class _Child:
-    name: str
-    process: BaseProcess
-    conn: Connection
-
-    def stop(self) -> None:
-        if self.process.is_alive():
-            with contextlib.suppress(BrokenPipeError, EOFError, OSError):
-                self.conn.send(("stop",))
-                self.conn.poll(15)
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)
-
-
-def _spawn(name: str, target: Any, *args: Any) -> tuple[_Child, Any]:
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=target, args=(*args, theirs), name=f"bench-{name}")
-    process.start()
-    child = _Child(name, process, ours)
-    if not ours.poll(START_TIMEOUT_S):
-        child.stop()
-        raise RuntimeError(f"{name} did not start within {START_TIMEOUT_S:.0f} s")
-    return child, ours.recv()
 
 
 # -- the load ------------------------------------------------------------------------------
@@ -546,15 +494,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ok = True
 
     if not args.edits_only:
-        children: list[_Child] = []
+        children: list[Child] = []
         try:
-            fake, (api_url, token) = _spawn("fake-telegram", _fake_process, _chats(args.updates))
+            fake, (api_url, token) = spawn("fake-telegram", _fake_process, _chats(args.updates))
             children.append(fake)
             ports: dict[str, int] = {}
             pids: dict[str, int] = {}
             with tempfile.TemporaryDirectory(prefix="chatops-bench-telegram-") as workdir:
                 for app in APPS:
-                    child, port = _spawn(
+                    child, port = spawn(
                         app, _app_process, app, api_url, token, workdir, args.profile
                     )
                     children.append(child)
