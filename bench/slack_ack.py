@@ -134,8 +134,9 @@ def _fake_slack_process(conn: Connection) -> None:
 def _app_process(
     kind: str, api_url: str, workdir: str, profile: str | None, conn: Connection
 ) -> None:
+    kept = clean_environ()  # read before clearing: the environment less the bot's settings
     os.environ.clear()
-    os.environ.update(clean_environ())
+    os.environ.update(kept)
     if profile is None or kind != CHATOPS:
         asyncio.run(_serve_app(kind, conn, api_url, Path(workdir)))
         return

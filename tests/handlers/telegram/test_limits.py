@@ -3,6 +3,7 @@ an unreachable Telegram that neither fails nor stalls a run."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from bot.lifecycle import RunStatus
 from tests.handlers.telegram.conftest import (
     CHAT,
     FAST,
+    SECRET,
     TelegramBot,
     running_telegram_bot,
     write_playbooks,
@@ -40,6 +42,33 @@ async def test_a_429_is_waited_out_for_its_retry_after_and_the_card_then_posted(
     assert not sent.failed
     assert sent.at - refused.at >= 1.0  # not before Telegram said it may
     assert "Clear Elasticsearch cache · run #1" in telegram.card(1).text
+
+
+async def test_cards_wait_for_a_connection_while_a_slow_telegram_holds_all_of_them(
+    telegram_webhook: TelegramBot,
+) -> None:
+    """The bot keeps a few connections to the Bot API; when Telegram is slow to answer on all
+    of them, further cards wait their turn instead of failing (python-telegram-bot's own
+    default gives up on a free connection after 1 s)."""
+    fake, client = telegram_webhook.fake, telegram_webhook.client
+    assert client is not None
+    commands = FAST.api_connections + 4
+    fake.hold("sendMessage")
+    for _ in range(commands):
+        update = fake.command_update("/playbook clear-cache", chat=CHAT)
+        response = await client.post(
+            "/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        )
+        assert response.status_code == 200
+    await telegram_webhook.wait_until(lambda: len(fake.of("sendMessage")) == FAST.api_connections)
+    await asyncio.sleep(1.5)  # Telegram still silent: longer than PTB waits by default
+    assert len(fake.of("sendMessage")) == FAST.api_connections  # the rest wait for a connection
+    fake.release("sendMessage")
+    await telegram_webhook.settle()
+    cards = [m for m in fake.messages(CHAT) if "Clear Elasticsearch cache · run #" in m.text]
+    assert len(cards) == commands
+    runs = [await telegram_webhook.deps.store.get_run(n) for n in range(1, commands + 1)]
+    assert all(run is not None and run.status is RunStatus.PENDING for run in runs)
 
 
 async def test_a_long_answer_is_split_into_messages_telegram_accepts(
