@@ -39,7 +39,7 @@ with the bare app held to the same limits.
 
 Exits 1 if an aim is missed (p99 ≤ 1.25x the bare paced app's; ≤ 20 edits, and ≤ 20
 messages and edits together, a minute; every step's line shown), or if an update failed or a
-card went missing. Only loopback traffic; ~2 minutes.
+card went missing. Only loopback traffic; ~2.5 minutes.
 """
 
 from __future__ import annotations
