@@ -200,7 +200,9 @@ def load_sqlite(path: Path, count: int, days: int) -> None:
         connection.executemany(run_sql, batch)
         connection.executemany(audit_sql, audit)
         connection.executemany(step_sql, steps)
-        batch.clear(), audit.clear(), steps.clear()
+        batch.clear()
+        audit.clear()
+        steps.clear()
 
     with connection:
         for run in runs(count, days):
@@ -301,7 +303,8 @@ async def measure_store(url: str, count: int, repeat: int, asks: int) -> list[Ro
 
     from bot.chat import Actor, Invocation, Place
     from bot.commands import History, RunStatusQuery
-    from bot.db.digests import RUNS, DigestQueries
+    from bot.db.digests import DigestQueries
+    from bot.db.statements import RUNS
     from bot.dependencies import open_dependencies
     from bot.service import ChatOpsService
     from bot.settings import Settings
@@ -457,8 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
     from bot.logs import configure_logging
+    from playbooks.secrets import Redactor
 
-    configure_logging(level="WARNING", json=False, redact=str)
+    configure_logging(level="WARNING", json=False, redact=Redactor())
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     backends = ["sqlite", "postgresql"] if args.backend == "all" else [args.backend]

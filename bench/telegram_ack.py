@@ -163,9 +163,8 @@ def _bare_app(kind: str, api_url: str, token: str) -> tuple[Any, Any]:
     builder = ApplicationBuilder().token(token).base_url(api_url).updater(None)
     if kind in (BARE_CONCURRENT, BARE_LIMITED):
         builder = builder.concurrent_updates(True)
-    if kind in (BARE_PACED, BARE_LIMITED):
-        builder = builder.rate_limiter(AIORateLimiter())
-    application = builder.build()
+    paced = kind in (BARE_PACED, BARE_LIMITED)
+    application = builder.rate_limiter(AIORateLimiter()).build() if paced else builder.build()
 
     async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_chat is not None
@@ -183,8 +182,9 @@ def _bare_app(kind: str, api_url: str, token: str) -> tuple[Any, Any]:
 
 async def _serve(kind: str, api_url: str, token: str, workdir: Path, conn: Connection) -> None:
     from bot.logs import configure_logging
+    from playbooks.secrets import Redactor
 
-    configure_logging(level="WARNING", json=True, redact=str)
+    configure_logging(level="WARNING", json=True, redact=Redactor())
     closers: list[Any] = []
     if kind == CHATOPS:
         from app.assembly import assemble
@@ -391,9 +391,10 @@ async def count_edits(steps: int, step_s: float, workdir: Path) -> EditCount:
     from bot.lifecycle import RunStatus
     from bot.logs import configure_logging
     from bot.settings import Settings
+    from playbooks.secrets import Redactor
     from tests.support.fake_telegram import ALICE, FakeTelegram
 
-    configure_logging(level="WARNING", json=True, redact=str)
+    configure_logging(level="WARNING", json=True, redact=Redactor())
     chat = FIRST_CHAT
     lines = ["name: long-run", "title: A long run", "steps:"]
     for n in range(steps):
