@@ -86,12 +86,13 @@ class Limits:
     answer_within: float = ANSWER_WITHIN
     poll_timeout: int = 10  # long polling: seconds getUpdates may wait
     concurrent_updates: int = 256
-    # Connections to the Bot API. Telegram takes about 30 messages a second, which a few
-    # connections carry even at a slow round trip; each one more makes every call dearer
-    # (httpx's pool looks at every connection it holds on each request and response:
-    # 32 cards sent at once cost 1.16 ms of CPU each over 256 connections, 0.95 over 8).
+    # Connections to the Bot API. Telegram takes about 30 messages a second, which eight
+    # connections carry at round trips up to 250 ms; each one more makes every call dearer
+    # (httpx's pool looks at every connection it holds on each request and response: 32
+    # cards sent at once cost 1.09 ms of CPU each over 256 connections, 0.92 over 8;
+    # bench/telegram_send.py). A call waits for a free one rather than fail after PTB's 1 s.
     api_connections: int = 8
-    api_connection_wait: float = 30.0  # a call waits this long for a free connection
+    api_connection_wait: float = 30.0  # seconds a call may wait for a free connection
 
 
 class TelegramSurface:
