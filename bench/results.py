@@ -20,6 +20,7 @@ __all__ = [
     "missed",
     "percentile",
     "rss_kib",
+    "scrub_environ",
     "verdict",
 ]
 
@@ -109,3 +110,11 @@ def clean_environ(**overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return env
+
+
+def scrub_environ() -> None:
+    """Drop the bot's own settings from this process's environment (an app benchmarked in a
+    child process), keeping the rest."""
+    kept = clean_environ()  # read before clearing, or nothing is kept
+    os.environ.clear()
+    os.environ.update(kept)

@@ -67,7 +67,7 @@ from urllib.parse import urlencode
 import httpx
 
 from bench.children import Child, serve_on_loopback, spawn
-from bench.results import clean_environ, percentile
+from bench.results import percentile, scrub_environ
 
 __all__ = ["Phase", "main", "measure"]
 
@@ -134,9 +134,7 @@ def _fake_slack_process(conn: Connection) -> None:
 def _app_process(
     kind: str, api_url: str, workdir: str, profile: str | None, conn: Connection
 ) -> None:
-    kept = clean_environ()  # read before clearing: the environment less the bot's settings
-    os.environ.clear()
-    os.environ.update(kept)
+    scrub_environ()
     if profile is None or kind != CHATOPS:
         asyncio.run(_serve_app(kind, conn, api_url, Path(workdir)))
         return

@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.children import Child, serve_on_loopback, spawn
-from bench.results import clean_environ, percentile
+from bench.results import percentile, scrub_environ
 
 __all__ = ["burst_chats", "fake_process", "main"]
 
@@ -138,9 +138,7 @@ def fake_process(chats: list[int], conn: Connection) -> None:
 def _app_process(
     kind: str, api_url: str, token: str, workdir: str, profile: str | None, conn: Connection
 ) -> None:
-    kept = clean_environ()  # read before clearing: the environment less the bot's settings
-    os.environ.clear()
-    os.environ.update(kept)
+    scrub_environ()
     if profile is None or kind != CHATOPS:
         asyncio.run(_serve(kind, api_url, token, Path(workdir), conn))
         return
