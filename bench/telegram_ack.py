@@ -97,14 +97,16 @@ def burst_chats(count: int) -> list[int]:
 # -- the fake Bot API (its own process) ----------------------------------------------------
 
 
-def fake_process(chats: list[int], conn: Connection) -> None:
-    """Serve FakeTelegram; answer ``("count",)`` and ``("cards", since, n, timeout)``."""
+def fake_process(chats: list[int], one_way_s: float, conn: Connection) -> None:
+    """Serve FakeTelegram, ``one_way_s`` away from the bots; answer ``("count",)`` and
+    ``("cards", since, n, timeout)``."""
     from http.server import ThreadingHTTPServer
 
     from tests.support.fake_telegram import FakeTelegram
 
     ThreadingHTTPServer.request_queue_size = 1024
     with FakeTelegram() as fake:
+        fake.one_way = one_way_s
         for chat in chats:
             fake.add_chat(chat, title=f"team {chat}")
         conn.send((fake.api_url, fake.token))
@@ -514,6 +516,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--updates", type=int, default=32, help="concurrent updates a burst")
     parser.add_argument("--rounds", type=int, default=10, help="measured bursts per app")
+    parser.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=0.0,
+        help="round trip between the apps and the fake Bot API (default: loopback only)",
+    )
     parser.add_argument("--ack-only", action="store_true", help="skip the edits count")
     parser.add_argument("--edits-only", action="store_true", help="skip the update-to-card part")
     parser.add_argument(
@@ -528,7 +536,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.edits_only:
         children: list[Child] = []
         try:
-            fake, (api_url, token) = spawn("fake-telegram", fake_process, burst_chats(args.updates))
+            fake, (api_url, token) = spawn(
+                "fake-telegram", fake_process, burst_chats(args.updates), args.rtt_ms / 2000
+            )
             children.append(fake)
             ports: dict[str, int] = {}
             pids: dict[str, int] = {}
@@ -552,7 +562,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         by = {p.app: p for p in phases}
         print(
             f"\n### Telegram: update to card, {args.updates} concurrent updates (webhook), "
-            f"{args.rounds} bursts per app\n"
+            f"{args.rounds} bursts per app, "
+            + (f"{args.rtt_ms:g} ms round trip to the Bot API\n" if args.rtt_ms else "loopback\n")
         )
         print(ack_table(phases))
         print()

@@ -35,6 +35,7 @@ from bot.settings import Settings
 from handlers.telegram.handler import ChatOpsHandler, InOrderPerPerson
 from handlers.telegram.inbound import ANSWER_WITHIN, TelegramInbound
 from handlers.telegram.keys import ButtonKeys
+from handlers.telegram.lanes import Lanes
 from handlers.telegram.output import TelegramChat, is_transient
 from handlers.telegram.updates import SURFACE, Decision, Me, decide
 from handlers.telegram.webhook import Refused, webhook_route
@@ -86,12 +87,11 @@ class Limits:
     answer_within: float = ANSWER_WITHIN
     poll_timeout: int = 10  # long polling: seconds getUpdates may wait
     concurrent_updates: int = 256
-    # Connections to the Bot API. Telegram takes about 30 messages a second, which eight
-    # connections carry at round trips up to 250 ms; each one more makes every call dearer
-    # (httpx's pool looks at every connection it holds on each request and response: 32
-    # cards sent at once cost 1.09 ms of CPU each over 256 connections, 0.92 over 8;
-    # bench/telegram_send.py). A call waits for a free one rather than fail after PTB's 1 s.
-    api_connections: int = 8
+    # Connections to the Bot API, each a lane of its own (handlers/telegram/lanes.py): as
+    # many as Telegram takes messages at once (AIORateLimiter lets 30 go, then 30 a second),
+    # so a burst of cards leaves in one round trip instead of in waves. A call finding every
+    # lane busy waits for one rather than fail after PTB's 1 s.
+    api_connections: int = 30
     api_connection_wait: float = 30.0  # seconds a call may wait for a free connection
 
 
@@ -162,8 +162,7 @@ class TelegramSurface:
                 )
             )
             .concurrent_updates(InOrderPerPerson(limits.concurrent_updates))
-            .connection_pool_size(limits.api_connections)
-            .pool_timeout(limits.api_connection_wait)
+            .request(Lanes(limits.api_connections, connection_wait=limits.api_connection_wait))
             .job_queue(None)
         )
         if self._webhook_url is not None:

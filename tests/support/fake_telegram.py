@@ -22,7 +22,9 @@ webhook is set (409).
 Tests can make it refuse more: :meth:`FakeTelegram.fail_next` answers the next calls of a
 method with a 429 and ``retry_after`` (or any status); :meth:`FakeTelegram.down` answers
 every call with 502 until :meth:`FakeTelegram.up`; :meth:`FakeTelegram.hold` keeps calls
-waiting until :meth:`FakeTelegram.release`.
+waiting until :meth:`FakeTelegram.release`. :attr:`FakeTelegram.one_way` puts the network
+between the bot and Telegram: each call arrives that long after it is sent (its time is
+stamped then) and its answer takes as long again (benchmarks; tests keep it at zero).
 """
 
 from __future__ import annotations
@@ -220,6 +222,7 @@ class FakeTelegram(LocalHTTPServer):
         self._failures: dict[str, list[_Failure]] = {}
         self._down: int | None = None
         self._held: dict[str, threading.Event] = {}
+        self.one_way = 0.0  # seconds each way between the bot and Telegram
         self.webhook: dict[str, Any] | None = None
         self.commands: list[dict[str, Any]] = []
 
@@ -402,6 +405,16 @@ class FakeTelegram(LocalHTTPServer):
     # -- the Bot API (handler threads) -------------------------------------------------
 
     def _call(self, token: str, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        one_way = self.one_way
+        if one_way:
+            time.sleep(one_way)  # on its way here...
+        try:
+            return self._arrived(token, method, args)
+        finally:
+            if one_way:
+                time.sleep(one_way)  # ...and its answer on its way back
+
+    def _arrived(self, token: str, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         call = TelegramCall(method, args, time.monotonic())
         with self._lock:
             self.calls.append(call)

@@ -71,6 +71,7 @@ FAST = Limits(
     posts_per_minute=100_000,
     answer_within=10.0,
     poll_timeout=1,
+    api_connections=4,  # so a few cards are enough to keep every connection busy
 )
 
 
