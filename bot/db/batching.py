@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Row
+from sqlalchemy import Executable, Insert, Integer, Row, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 __all__ = [
@@ -277,8 +278,36 @@ async def _insert(
     connection: AsyncConnection, inserts: Sequence[InsertReturning]
 ) -> Sequence[Row[Any]]:
     """One statement for ``inserts`` (all of one statement): their rows, in their order."""
-    result = await connection.execute(inserts[0].statement, [i.params for i in inserts])
-    return result.all()
+    statement = inserts[0].statement
+    params = [i.params for i in inserts]
+    sqlite = connection.dialect.name == "sqlite" and len(params) > 1
+    unordered = _in_key_order(statement) if sqlite else None
+    if unordered is None or any(unordered[1] in p for p in params):
+        return (await connection.execute(statement, params)).all()
+    # SQLAlchemy cannot tell the order of SQLite's RETURNING rows, so to give them in the
+    # order of their parameters it inserts one row at a time: a round trip to the database
+    # thread each. But SQLite numbers the rows of a multi-row INSERT in the order of their
+    # VALUES (each new key above the largest so far), and the statements of one executemany
+    # run in order within this one transaction: sorted by their key, the rows are in the
+    # order of their parameters.
+    in_any_order, key = unordered
+    rows = (await connection.execute(in_any_order, params)).all()
+    return sorted(rows, key=lambda row: int(row._mapping[key]))
+
+
+@functools.lru_cache(maxsize=64)
+def _in_key_order(statement: Executable) -> tuple[Executable, str] | None:
+    """For an INSERT … RETURNING into a table keyed by one integer column it returns: the
+    same INSERT without asking for its rows in parameter order, and the key's name."""
+    if not isinstance(statement, Insert) or not isinstance(statement.table, Table):
+        return None
+    keys = list(statement.table.primary_key.columns)
+    if len(keys) != 1 or not isinstance(keys[0].type, Integer):
+        return None
+    returned = [d["expr"] for d in statement.returning_column_descriptions]
+    if not any(getattr(column, "name", None) == keys[0].name for column in returned):
+        return None
+    return insert(statement.table).returning(*returned), keys[0].name
 
 
 async def _compare_and_set(

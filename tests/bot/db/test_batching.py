@@ -124,6 +124,33 @@ async def test_inserts_in_one_batch_each_get_their_own_row_and_a_bad_one_fails_a
     assert sorted(written) == sorted((row.id, f"opened {row.title}") for row in rows[:30])
 
 
+async def test_many_inserts_in_one_batch_each_get_their_own_row(
+    engine: AsyncEngine, batcher: WriteBatcher
+) -> None:
+    """All land together (on SQLite as one multi-row INSERT, its rows matched to their
+    callers by key), and each caller still gets the row it asked for."""
+    metadata = MetaData()
+    tickets = Table(
+        "tickets",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("title", String),
+    )
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    open_ticket = insert(tickets).returning(
+        tickets.c.title, tickets.c.id, sort_by_parameter_order=True
+    )
+    titles = [f"latency spike {n}" for n in range(40)]
+    rows = await asyncio.gather(
+        *(batcher.insert(InsertReturning(open_ticket, {"title": t})) for t in titles)
+    )
+    assert [row.title for row in rows] == titles
+    async with engine.connect() as conn:
+        stored = dict((await conn.execute(select(tickets.c.id, tickets.c.title))).all())
+    assert stored == {row.id: row.title for row in rows}
+
+
 async def test_claims_in_one_batch_are_new_once_per_key_and_a_bad_one_fails_alone(
     engine: AsyncEngine, batcher: WriteBatcher
 ) -> None:
