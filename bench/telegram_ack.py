@@ -18,7 +18,9 @@ under uvicorn on 127.0.0.1 in its own process:
   mode on a fresh SQLite file; the command posts a run card (nothing executes).
 
 The fake Bot API (``tests/support/fake_telegram.py``) runs in its own process and stamps each
-call with CLOCK_MONOTONIC on arrival, which the load generator reads too. Each round sends
+call with CLOCK_MONOTONIC on arrival, which the load generator reads too. By default it is on
+loopback; ``--rtt-ms`` puts it a round trip away, as api.telegram.org is from a real bot
+(each call arrives half of it after it is sent, and is answered half of it later). Each round sends
 one burst to each app (alternating the order), a second apart, after one burst of warm-up;
 the load generator writes prepared HTTP/1.1 bytes on 32 keep-alive connections.
 
@@ -29,7 +31,8 @@ are the messages and edits together (the group's limit: ≤ 20) and whether ever
 progress line and the card's final state arrived, for steps of 2 s (a run of about a minute)
 and of 0.1 s (a burst).
 
-    python -m bench.telegram_ack [--rounds 10] [--updates 32] [--edits-only | --ack-only]
+    python -m bench.telegram_ack [--rounds 10] [--updates 32] [--rtt-ms 0]
+                                 [--edits-only | --ack-only]
 
 Each app's first and last card of a burst (medians over bursts) show where the time goes.
 Telegram's 30 messages a second hold the 31st and 32nd cards of a burst until 33 and 67 ms
