@@ -17,9 +17,9 @@ and 1.13 ms of CPU a call over 30 lanes, 212 ms and 5.47 ms over PTB's default p
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from telegram._utils.defaultvalue import DEFAULT_NONE
-from telegram._utils.types import ODVInput
+import httpx
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
 __all__ = ["Lanes"]
@@ -31,8 +31,16 @@ class Lanes(BaseRequest):
     def __init__(self, count: int, *, connection_wait: float) -> None:
         if count < 1:
             raise ValueError("at least one lane")
+        # One TLS context for all: each client would otherwise load the CA bundle again
+        # (30 lanes: 0.75 s and 27 MiB at start-up; shared, 23 ms and 1 MiB).
+        tls = httpx.create_ssl_context()
         self._lanes = [
-            HTTPXRequest(connection_pool_size=1, pool_timeout=connection_wait) for _ in range(count)
+            HTTPXRequest(
+                connection_pool_size=1,
+                pool_timeout=connection_wait,
+                httpx_kwargs={"verify": tls},
+            )
+            for _ in range(count)
         ]
         self._busy = [0] * count
 
@@ -51,10 +59,11 @@ class Lanes(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = DEFAULT_NONE,
-        write_timeout: ODVInput[float] = DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+        # Timeouts pass through as PTB gives them (a number, None, or "not given").
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         busy = self._busy
         lane = busy.index(min(busy))
