@@ -9,9 +9,13 @@ and every call costs more CPU the more connections the pool holds.
 
 A lane is a PTB ``HTTPXRequest`` with a pool of one connection, so that never happens: a
 call takes the least busy lane (the first of them, so light traffic keeps reusing the same
-warm connections), and waits in that lane's pool only when every lane is busy. Bursts of
-32 calls over warm connections, 50 ms from the fake Bot API (bench/telegram_send.py): 137 ms
-and 1.13 ms of CPU a call over 30 lanes, 212 ms and 5.47 ms over PTB's default pool.
+warm connections), and waits in that lane's pool only when every lane is busy. That is
+rare: the rate limiter in front lets at most 30 messages through at once. (Playbook steps'
+HTTP, bot/outbound_http.py, keeps its pools from queueing with a semaphore instead.)
+
+Bursts of 32 calls over warm connections, 50 ms from the fake Bot API (bench/telegram_send.py,
+BENCHMARKS.md): 136 ms and 1.19 ms of CPU a call over 30 lanes, 159 ms and 4.67 ms over PTB's
+default pool.
 """
 
 from __future__ import annotations
