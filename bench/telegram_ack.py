@@ -20,9 +20,9 @@ under uvicorn on 127.0.0.1 in its own process:
 The fake Bot API (``tests/support/fake_telegram.py``) runs in its own process and stamps each
 call with CLOCK_MONOTONIC on arrival, which the load generator reads too. By default it is on
 loopback; ``--rtt-ms`` puts it a round trip away, as api.telegram.org is from a real bot
-(each call arrives half of it after it is sent, and is answered half of it later). Each round sends
-one burst to each app (alternating the order), a second apart, after one burst of warm-up;
-the load generator writes prepared HTTP/1.1 bytes on 32 keep-alive connections.
+(each call arrives half of it after it is sent, and is answered half of it later). Each
+round sends one burst to each app (alternating the order), a second apart, after one burst
+of warm-up; the load generator writes prepared HTTP/1.1 bytes on 32 keep-alive connections.
 
 **Edits of a 30-step run.** chatops in webhook mode with its default pacing, in this process
 with the fake: a playbook of 30 ``wait`` steps is started and run; every ``editMessageText``
