@@ -75,6 +75,13 @@ FAST = Limits(
 )
 
 
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait, the loop running meanwhile, until ``condition()`` holds (TimeoutError if not)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
 class TelegramBot:
     """Sends updates the way Telegram would (polling, or the webhook) and waits for the
     work each started."""
@@ -156,9 +163,7 @@ class TelegramBot:
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         """Wait (a run executing meanwhile) until ``condition()`` holds."""
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.01)
+        await wait_until(condition, timeout)
 
     def answer(self, query_id: str) -> dict[str, Any]:
         """How the bot answered a press (answerCallbackQuery's arguments)."""

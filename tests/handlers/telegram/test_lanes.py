@@ -9,15 +9,10 @@ import asyncio
 from telegram.ext import ExtBot
 
 from handlers.telegram.lanes import Lanes
+from tests.handlers.telegram.conftest import wait_until
 from tests.support.fake_telegram import FakeTelegram
 
 CHAT = -1001
-
-
-async def _arrived(fake: FakeTelegram, count: int) -> None:
-    async with asyncio.timeout(5):
-        while len(fake.of("sendMessage")) < count:
-            await asyncio.sleep(0.01)
 
 
 async def test_calls_at_once_go_out_at_once_and_the_rest_wait_for_a_free_lane(
@@ -35,9 +30,14 @@ async def test_calls_at_once_go_out_at_once_and_the_rest_wait_for_a_free_lane(
             before = len(fake_telegram.of("sendMessage"))
             fake_telegram.hold("sendMessage")
             sends = [asyncio.create_task(bot.send_message(CHAT, f"{burst} {n}")) for n in range(5)]
-            await _arrived(fake_telegram, before + 3)  # one on each lane, Telegram silent
+            on_lanes = before + 3  # one on each lane, Telegram silent
+
+            def arrived(count: int = on_lanes) -> bool:
+                return len(fake_telegram.of("sendMessage")) >= count
+
+            await wait_until(arrived)
             await asyncio.sleep(1.2)  # longer than PTB's default wait for a connection
-            assert len(fake_telegram.of("sendMessage")) == before + 3
+            assert len(fake_telegram.of("sendMessage")) == on_lanes
             fake_telegram.release("sendMessage")
             sent = await asyncio.gather(*sends)
             assert [message.text for message in sent] == [f"{burst} {n}" for n in range(5)]
